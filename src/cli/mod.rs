@@ -1,0 +1,1 @@
+//! Command-line front end: one file per subcommand, each with its clap `Args` and a `run`.

@@ -1,0 +1,7 @@
+//! Faces: detection, 468-point mesh, alignment and the facial concept tree (FICT).
+
+pub mod detect;
+pub mod fict;
+pub mod mesh;
+
+pub use detect::{detect_faces, DetectOptions, FaceBox};

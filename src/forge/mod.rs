@@ -1,0 +1,2 @@
+//! forge
+pub mod record;

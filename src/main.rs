@@ -1,0 +1,3 @@
+fn main() {
+    println!("dfa {}", env!("CARGO_PKG_VERSION"));
+}
