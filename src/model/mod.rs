@@ -12,3 +12,8 @@ pub fn load_analyzer(
     let _ = (model, adapter);
     anyhow::bail!("the engine is not built yet")
 }
+
+pub mod clip;
+pub mod cnn;
+pub mod grounding;
+pub mod vision;
