@@ -17,3 +17,4 @@ pub mod clip;
 pub mod cnn;
 pub mod grounding;
 pub mod vision;
+pub mod extras;
