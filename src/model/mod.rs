@@ -18,3 +18,4 @@ pub mod cnn;
 pub mod grounding;
 pub mod vision;
 pub mod extras;
+pub mod config;
