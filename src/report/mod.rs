@@ -1,2 +1,4 @@
 //! report
 pub mod rle;
+pub mod json;
+pub mod markdown;
