@@ -5,3 +5,9 @@ pub mod fict;
 pub mod mesh;
 
 pub use detect::{detect_faces, DetectOptions, FaceBox};
+
+/// 468 FaceMesh landmarks (image pixels, 2-D) for a face box, when a landmark model is available.
+pub fn face_landmarks(img: &image::RgbImage, bbox: [f32; 4]) -> Option<Vec<[f32; 2]>> {
+    let _ = (img, bbox);
+    None
+}

@@ -19,3 +19,4 @@ pub mod grounding;
 pub mod vision;
 pub mod extras;
 pub mod config;
+pub mod prompt;
