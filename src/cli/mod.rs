@@ -12,7 +12,7 @@ use crate::model::engine::{Engine, LoadOptions};
 #[derive(Debug, Clone, clap::Args)]
 pub struct ModelArgs {
     /// Model directory or hf-hub `org/repo` (from the local cache). Default: the embedded dfa-tiny.
-    #[arg(long, env = "DFA_MODEL")]
+    #[arg(long)]
     pub model: Option<String>,
     /// PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors).
     #[arg(long)]
