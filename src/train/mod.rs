@@ -4,3 +4,5 @@
 
 pub mod data;
 pub mod losses;
+pub mod progress;
+pub mod vision_stage;
