@@ -6,3 +6,5 @@ pub mod data;
 pub mod losses;
 pub mod progress;
 pub mod vision_stage;
+pub mod llm_stage;
+pub mod run;
