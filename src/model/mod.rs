@@ -12,3 +12,13 @@ pub fn load_analyzer(
     let _ = (model, adapter);
     anyhow::bail!("the engine is not built yet")
 }
+
+pub mod llm;
+mod llm_frozen;
+mod llm_layers;
+pub mod llm_load;
+#[cfg(test)]
+mod llm_tests;
+pub mod lora;
+pub mod sampling;
+pub mod tokenizer;
