@@ -181,3 +181,100 @@ pub fn render_chat(system: Option<&str>, turns: &[(String, String)], user: &str)
     out += &chat_message("assistant", None);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A hand-made byte-level BPE in GGUF form: 3 control tokens, letters, space (`Ġ`),
+    /// newline (`Ċ`), digits and three merges.
+    fn tiny_meta() -> GgufMeta {
+        let tokens = [
+            "<|endoftext|>",
+            "<|im_start|>",
+            "<|im_end|>",
+            "a",
+            "b",
+            "c",
+            "Ġ",
+            "Ċ",
+            "1",
+            "2",
+            "ab",
+            "abc",
+            "Ġa",
+            "u",
+            "s",
+            "e",
+            "r",
+            "us",
+            "use",
+            "user",
+        ];
+        let mut types = vec![1; tokens.len()];
+        types[..3].fill(3);
+        GgufMeta {
+            architecture: "llama".into(),
+            tokenizer_model: Some("gpt2".into()),
+            tokenizer_pre: Some("smollm".into()),
+            tokens: tokens.iter().map(|t| t.to_string()).collect(),
+            token_types: types,
+            merges: ["a b", "ab c", "Ġ a", "u s", "us e", "use r"]
+                .map(String::from)
+                .to_vec(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn gguf_bpe_encodes_merges_digits_and_specials() {
+        let tok = tokenizer_from_gguf(&tiny_meta()).unwrap();
+        let text = "<|im_start|>user\nabc ab 12<|im_end|>";
+        let enc = tok.encode(text, false).unwrap();
+        // <|im_start|> user Ċ abc Ġ ab Ġ 1 2 <|im_end|>: "a b" outranks "Ġ a".
+        assert_eq!(enc.get_ids(), &[1, 19, 7, 11, 6, 10, 6, 8, 9, 2]);
+        assert_eq!(tok.decode(enc.get_ids(), false).unwrap(), text);
+        assert_eq!(tok.decode(enc.get_ids(), true).unwrap(), "user\nabc ab 12");
+        assert_eq!(tok.encode("ac a", false).unwrap().get_ids(), &[3, 5, 12]);
+    }
+
+    #[test]
+    fn dfa_tokens_are_single_new_ids() {
+        let mut tok = tokenizer_from_gguf(&tiny_meta()).unwrap();
+        let ids = add_dfa_tokens(&mut tok).unwrap();
+        assert_eq!(ids.all(), [20, 21, 22, 23, 24]);
+        let enc = tok.encode("ab<p>abc</p>[SEG]", false).unwrap();
+        assert_eq!(enc.get_ids(), &[10, ids.p_open, 11, ids.p_close, ids.seg]);
+        // Adding them again keeps the same ids.
+        assert_eq!(add_dfa_tokens(&mut tok).unwrap(), ids);
+    }
+
+    #[test]
+    fn unsupported_gguf_tokenizers_are_refused() {
+        let mut meta = tiny_meta();
+        meta.tokenizer_model = Some("llama".into());
+        assert!(tokenizer_from_gguf(&meta)
+            .unwrap_err()
+            .to_string()
+            .contains("llama"));
+        let mut meta = tiny_meta();
+        meta.tokenizer_pre = Some("qwen2".into());
+        assert!(tokenizer_from_gguf(&meta).is_err());
+    }
+
+    #[test]
+    fn chatml_renders_system_history_and_generation_prompt() {
+        let turns = vec![("hi".to_string(), "hello".to_string())];
+        let text = render_chat(Some("be brief"), &turns, "is it fake?");
+        assert_eq!(
+            text,
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n\
+             <|im_start|>assistant\nhello<|im_end|>\n<|im_start|>user\nis it fake?<|im_end|>\n\
+             <|im_start|>assistant\n"
+        );
+        assert_eq!(
+            render_chat(None, &[], "{role}"),
+            "<|im_start|>user\n{role}<|im_end|>\n<|im_start|>assistant\n"
+        );
+    }
+}
