@@ -200,53 +200,52 @@ impl Engine {
         bbox: [f32; 4],
         sink: &mut dyn FnMut(Event) -> bool,
     ) -> Result<(FaceResult, bool), AnalysisError> {
-        let model_err = |e: candle_core::Error| AnalysisError::Model(e.to_string());
         let cfg = &self.model.config;
         let img = &req.image;
         let crop = crop_face(img, bbox, cfg.image.face_margin, cfg.image.size);
-        let feats = self.encode_face(&crop).map_err(model_err)?;
-        let visual = self.parts.projector_forward(&feats.tokens).map_err(model_err)?; // (n, d)
+        let feats = self.encode_face(&crop).map_err(merr)?;
+        let visual = self.parts.projector_forward(&feats.tokens).map_err(merr)?; // (n, d)
 
         // Region token.
         let region = match &req.region {
             Some(q) => {
                 let mask = self.region_mask(img, bbox, q)?;
-                let (_, _, gh, gw) = feats.pixels.dims4().map_err(model_err)?;
-                let grid = self.mask_on_grid(&mask, &crop, gh, gw).map_err(model_err)?;
-                Some(self.parts.region_embedding(&feats.pixels, &grid).map_err(model_err)?)
+                let (_, _, gh, gw) = feats.pixels.dims4().map_err(merr)?;
+                let grid = self.mask_on_grid(&mask, &crop, gh, gw).map_err(merr)?;
+                Some(self.parts.region_embedding(&feats.pixels, &grid).map_err(merr)?)
             }
             None => None,
         };
 
         let question = req.prompt.clone().unwrap_or_else(|| cfg.prompt.default_prompt.clone());
         let history: Vec<(String, String)> = req.history.iter().map(|t| (t.user.clone(), t.assistant.clone())).collect();
-        let text = render_chat(cfg.prompt.system.as_deref(), &history, &user_text(visual.dim(0).map_err(model_err)?, &question, region.is_some()));
+        let text = render_chat(cfg.prompt.system.as_deref(), &history, &user_text(visual.dim(0).map_err(merr)?, &question, region.is_some()));
         let enc = self.tokenizer.encode(text, false).map_err(|e| AnalysisError::Model(e.to_string()))?;
         let ids: Vec<u32> = enc.get_ids().to_vec();
-        let id_t = Tensor::new(ids.as_slice(), &self.device).map_err(model_err)?.unsqueeze(0).map_err(model_err)?;
-        let mut embeds = self.llm.embed(&id_t).map_err(model_err)?.squeeze(0).map_err(model_err)?;
+        let id_t = Tensor::new(ids.as_slice(), &self.device).map_err(merr)?.unsqueeze(0).map_err(merr)?;
+        let mut embeds = self.llm.embed(&id_t).map_err(merr)?.squeeze(0).map_err(merr)?;
         // Visual tokens: only this turn's <image> placeholders (history turns are text).
         let img_pos = positions_of(&ids, self.ids.image);
-        let n_vis = visual.dim(0).map_err(model_err)?;
+        let n_vis = visual.dim(0).map_err(merr)?;
         if img_pos.len() < n_vis {
             return Err(AnalysisError::Model(format!("prompt has {} <image> tokens, need {n_vis}", img_pos.len())));
         }
         let img_pos = img_pos[img_pos.len() - n_vis..].to_vec();
-        embeds = splice_rows(&embeds, &img_pos, &visual).map_err(model_err)?;
+        embeds = splice_rows(&embeds, &img_pos, &visual).map_err(merr)?;
         if let Some(r) = &region {
             let rp = positions_of(&ids, self.ids.region);
             if let Some(&last) = rp.last() {
-                embeds = splice_rows(&embeds, &[last], r).map_err(model_err)?;
+                embeds = splice_rows(&embeds, &[last], r).map_err(merr)?;
             }
         }
 
         let mut cache = self.llm.new_cache();
-        let hidden = self.llm.forward(&embeds.unsqueeze(0).map_err(model_err)?, Some(&mut cache), 0).map_err(model_err)?;
+        let hidden = self.llm.forward(&embeds.unsqueeze(0).map_err(merr)?, Some(&mut cache), 0).map_err(merr)?;
         let t = ids.len();
-        let mut h_last = hidden.narrow(1, t - 1, 1).map_err(model_err)?.squeeze(1).map_err(model_err)?; // (1, d)
+        let mut h_last = hidden.narrow(1, t - 1, 1).map_err(merr)?.squeeze(1).map_err(merr)?; // (1, d)
 
         // Verdict from the head (never from prose).
-        let (p_fake, type_probs) = self.parts.verdict_probs(&feats.pooled, &h_last).map_err(model_err)?;
+        let (p_fake, type_probs) = self.parts.verdict_probs(&feats.pooled, &h_last).map_err(merr)?;
         let th = &cfg.thresholds;
         let verdict = if !cfg.trained {
             Verdict::Uncertain
@@ -262,10 +261,10 @@ impl Engine {
             return Ok((empty_face(face_id, bbox, verdict, p_fake, forgery_type, type_probs), true));
         }
         let draw_masks = cfg.trained && verdict != Verdict::Real;
-        let pixel_emb = if draw_masks { Some(self.parts.mask_decoder.pixel_embeddings(&feats.pixels).map_err(model_err)?) } else { None };
+        let pixel_emb = if draw_masks { Some(self.parts.mask_decoder.pixel_embeddings(&feats.pixels).map_err(merr)?) } else { None };
 
         // Decode.
-        let mut sampler = Sampler::new(req.gen.seed, req.gen.temperature, req.gen.top_p);
+        let mut sampler = Sampler::new(req.gen.seed, req.gen.temperature as f64, req.gen.top_p as f64);
         let mut raw = String::new();
         let mut visible = String::new();
         let mut text_ids: Vec<u32> = Vec::new();
@@ -277,8 +276,8 @@ impl Engine {
         let mut stopped = false;
         let mut pos = t;
         for _ in 0..req.gen.max_tokens {
-            let logits = self.llm.logits(&h_last).map_err(model_err)?.squeeze(0).map_err(model_err)?;
-            let tok = sampler.sample(&logits).map_err(model_err)?;
+            let logits = self.llm.logits(&h_last).map_err(merr)?.squeeze(0).map_err(merr)?;
+            let tok = sampler.sample(&logits).map_err(merr)?;
             if self.stop_ids.contains(&tok) {
                 break;
             }
@@ -303,7 +302,7 @@ impl Engine {
                 next_seg = id.max(next_seg) + 1;
                 if let Some(pe) = &pixel_emb {
                     // h_last is the state whose output predicted [SEG].
-                    let seg = self.segment(img, &crop, pe, &h_last, id, &p, bbox).map_err(model_err)?;
+                    let seg = self.segment(img, &crop, pe, &h_last, id, &p, bbox).map_err(merr)?;
                     events.push(Event::MaskReady { face_id, segment: seg.clone() });
                     segments.push(seg);
                 }
@@ -336,10 +335,10 @@ impl Engine {
             if stopped {
                 break;
             }
-            let e = self.llm.embed(&Tensor::new(&[tok], &self.device).map_err(model_err)?.unsqueeze(0).map_err(model_err)?).map_err(model_err)?;
-            let h = self.llm.forward(&e, Some(&mut cache), pos).map_err(model_err)?;
+            let e = self.llm.embed(&Tensor::new(&[tok], &self.device).map_err(merr)?.unsqueeze(0).map_err(merr)?).map_err(merr)?;
+            let h = self.llm.forward(&e, Some(&mut cache), pos).map_err(merr)?;
             pos += 1;
-            h_last = h.squeeze(1).map_err(model_err)?;
+            h_last = h.squeeze(1).map_err(merr)?;
         }
         let explanation = visible.split_whitespace().collect::<Vec<_>>().join(" ");
         Ok((
@@ -437,6 +436,10 @@ impl Parts {
         let q = self.seg_projector.forward(h)?.unsqueeze(0)?; // (1, 1, dim)
         self.mask_decoder.decode(&q, pixel_emb)?.squeeze(0)?.squeeze(0)
     }
+}
+
+fn merr<E: std::fmt::Display>(e: E) -> AnalysisError {
+    AnalysisError::Model(e.to_string())
 }
 
 fn empty_face(face_id: usize, bbox: [f32; 4], verdict: Verdict, p_fake: f32, forgery_type: Option<String>, type_probs: Vec<(String, f32)>) -> FaceResult {

@@ -2,7 +2,7 @@
 //! verdict and type from pooled features, one artifact mask from the per-pixel head, concepts
 //! from the multi-label head. It answers "is the LLM worth it?" in `dfa eval`.
 
-use candle_core::{Device, Module};
+use candle_core::Device;
 
 use crate::analysis::*;
 use crate::face::fict::Fict;
