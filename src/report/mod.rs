@@ -1,2 +1,3 @@
 //! report
+pub mod overlay;
 pub mod rle;
