@@ -3,7 +3,7 @@
 
 pub mod analysis;
 pub mod chat;
-// TEMP until llm+overlay merge: pub mod cli;
+pub mod cli;
 pub mod eval;
 pub mod face;
 pub mod forge;
