@@ -1,1 +1,2 @@
 //! Command-line front end: one file per subcommand, each with its clap `Args` and a `run`.
+pub mod forge;

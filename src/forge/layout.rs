@@ -63,6 +63,12 @@ pub fn regions_from_box(
     }
     let lips = super::raster::mask_union(&masks["upper lip"], &masks["lower lip"]);
     masks.insert("lips".to_string(), lips);
-    let landmarks = vec![at(0.69, 0.38), at(0.31, 0.38), at(0.5, 0.64), at(0.66, 0.81), at(0.34, 0.81)];
+    let landmarks = vec![
+        at(0.69, 0.38),
+        at(0.31, 0.38),
+        at(0.5, 0.64),
+        at(0.66, 0.81),
+        at(0.34, 0.81),
+    ];
     (landmarks, masks)
 }

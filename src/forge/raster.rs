@@ -193,7 +193,8 @@ impl Rgbf {
         );
         let mut o = [0.0; 3];
         for i in 0..3 {
-            o[i] = (a[i] * (1.0 - fx) + b[i] * fx) * (1.0 - fy) + (c[i] * (1.0 - fx) + d[i] * fx) * fy;
+            o[i] =
+                (a[i] * (1.0 - fx) + b[i] * fx) * (1.0 - fy) + (c[i] * (1.0 - fx) + d[i] * fx) * fy;
         }
         o
     }
@@ -211,7 +212,9 @@ pub fn blend(base: &RgbImage, other: &Rgbf, mask: &GrayImage) -> RgbImage {
         let a = m as f32 / 255.0;
         let o = other.px(x, y);
         for c in 0..3 {
-            p.0[c] = (p.0[c] as f32 * (1.0 - a) + o[c] * a).clamp(0.0, 255.0).round() as u8;
+            p.0[c] = (p.0[c] as f32 * (1.0 - a) + o[c] * a)
+                .clamp(0.0, 255.0)
+                .round() as u8;
         }
     }
     out

