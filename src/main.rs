@@ -19,6 +19,8 @@ enum Command {
     Explain(cli::explain::ExplainArgs),
     /// Show the facial concept tree (FICT) on each face: overlay PNG, areas, or the tree itself.
     Regions(cli::regions::RegionsArgs),
+    /// Make grounded forgery data from real faces (pixel-aligned edits, masks, annotations).
+    Forge(cli::forge::ForgeArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +32,7 @@ fn main() -> ExitCode {
     let result = match &cli.command {
         Command::Explain(a) => cli::explain::run(a),
         Command::Regions(a) => cli::regions::run(a),
+        Command::Forge(a) => cli::forge::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

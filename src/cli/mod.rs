@@ -4,6 +4,7 @@
 //! unknown region, malformed file); 3 no face found; 4 the model or adapter could not be loaded.
 
 pub mod explain;
+pub mod forge;
 pub mod regions;
 
 use crate::analysis::{AnalysisError, GenOptions};
