@@ -21,6 +21,8 @@ enum Command {
     Regions(cli::regions::RegionsArgs),
     /// Make grounded forgery data from real faces (pixel-aligned edits, masks, annotations).
     Forge(cli::forge::ForgeArgs),
+    /// Train dfa-tiny from forge data on the CPU; resumable.
+    Train(cli::train::TrainArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,11 +35,20 @@ fn main() -> ExitCode {
         Command::Explain(a) => cli::explain::run(a),
         Command::Regions(a) => cli::regions::run(a),
         Command::Forge(a) => cli::forge::run(a),
+        Command::Train(a) => cli::train::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let msg = format!("{e:#}").replace('\n', " ");
+            // One line: drop any backtrace candle attached to its error text.
+            let full = format!("{e:#}");
+            let msg = full
+                .lines()
+                .take_while(|l| !l.trim_start().starts_with("0: "))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
             eprintln!("error: {msg}");
             ExitCode::from(cli::exit_code(&e))
         }

@@ -6,6 +6,7 @@
 pub mod explain;
 pub mod forge;
 pub mod regions;
+pub mod train;
 
 use crate::analysis::{AnalysisError, GenOptions};
 use crate::model::engine::{Engine, LoadOptions};

@@ -199,7 +199,7 @@ pub fn batch_loss(
     let mut l_verdict = bce_with_logits(&out.fake, &Tensor::from_vec(fake, batch.len(), dev)?)?;
     if !type_rows.is_empty() {
         let n = type_rows.len();
-        let tl = cross_entropy(&out.types.index_select(&Tensor::from_vec(type_rows, n, dev)?, 0)?, &Tensor::from_vec(type_ids, n, dev)?)?;
+        let tl = cross_entropy(&out.types.contiguous()?.index_select(&Tensor::from_vec(type_rows, n, dev)?, 0)?, &Tensor::from_vec(type_ids, n, dev)?)?;
         l_verdict = (l_verdict + tl)?;
     }
     let total = ((&l_text + &l_mask)? + &l_verdict)?;

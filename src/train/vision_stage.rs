@@ -77,7 +77,7 @@ pub fn vision_loss(parts: &Parts, batch: &Batch) -> candle_core::Result<(Tensor,
     let out = parts.aux.forward(&f.pooled, &f.pixels)?;
     let l_fake = bce_with_logits(&out.heads.fake, &batch.fake)?;
     let l_type = match &batch.types {
-        Some((rows, ids)) => cross_entropy(&out.heads.types.index_select(rows, 0)?, ids)?,
+        Some((rows, ids)) => cross_entropy(&out.heads.types.contiguous()?.index_select(rows, 0)?, ids)?,
         None => Tensor::zeros((), DType::F32, batch.x.device())?,
     };
     let l_conc = if batch.concepts.dim(1)? > 0 { bce_with_logits(&out.concepts, &batch.concepts)? } else { Tensor::zeros((), DType::F32, batch.x.device())? };
