@@ -260,6 +260,11 @@ fn records_are_complete_grounded_and_short() {
     )
     .unwrap();
     let recs = lines(&dir.path().join("data.jsonl"));
+    let whole_face = recs.iter().filter(|r| r.concepts == ["face"]).count();
+    assert!(
+        whole_face * 5 <= recs.len() / 2,
+        "{whole_face} fakes name only the whole face"
+    );
     for r in &recs {
         assert!(dir.path().join(&r.image).exists());
         let tasks: Vec<&str> = r.tasks.iter().map(|t| t.task.as_str()).collect();

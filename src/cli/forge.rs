@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 
 use crate::forge::{contact, layout, sources, writer};
 
@@ -64,9 +64,7 @@ pub enum ForgeCommand {
 pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
     if let Some(ForgeCommand::Show { data, out, n }) = &args.command {
         let sheet = contact::contact_sheet(data, *n)?;
-        sheet
-            .save(out)
-            .with_context(|| format!("cannot write {}", out.display()))?;
+        contact::save_png(&sheet, out)?;
         println!(
             "wrote {} ({}x{})",
             out.display(),

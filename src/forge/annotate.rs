@@ -127,7 +127,8 @@ pub fn concepts_hit(artifact: &GrayImage, regions: &BTreeMap<String, GrayImage>)
     let mut drop = BTreeMap::new();
     for (big, bov, barea) in &names {
         for (small, sov, sarea) in &names {
-            if big != small && sarea < barea && contains(&regions[big], &regions[small]) {
+            let broad = BROAD.contains(&big.as_str()) || BROAD.contains(&small.as_str());
+            if !broad && big != small && sarea < barea && contains(&regions[big], &regions[small]) {
                 let loser = if *sov as f32 >= 0.7 * *bov as f32 {
                     big
                 } else {
@@ -331,8 +332,17 @@ pub fn fake_labels(
     let open = b.pick("age_fake_open", rng);
     let mut age = open.clone();
     let mut toe = b.pick("toe_fake_open", rng);
+    let mut used: Vec<String> = Vec::new();
     for (i, ph) in phrases.iter().take(MAX_AGE_CONCEPTS).enumerate() {
-        let tpl = b.pick(kind_name, rng);
+        // Vary the sentence: avoid a template already used in this answer when possible.
+        let mut tpl = b.pick(kind_name, rng);
+        for _ in 0..4 {
+            if !used.contains(&tpl) {
+                break;
+            }
+            tpl = b.pick(kind_name, rng);
+        }
+        used.push(tpl.clone());
         let cand = format!("{age} {}", tpl.replace("{p}", &grounded(ph)));
         if i > 0 && estimate_tokens(&cand) > MAX_AGE_TOKENS {
             break;

@@ -152,3 +152,16 @@ pub fn contact_sheet(data: &Path, n: usize) -> Result<RgbImage, ForgeError> {
     }
     Ok(sheet)
 }
+
+/// Save a sheet as a maximally compressed PNG.
+pub fn save_png(sheet: &RgbImage, path: &Path) -> Result<(), ForgeError> {
+    let f = std::fs::File::create(path).map_err(|e| ForgeError::io(path, e))?;
+    let enc = image::codecs::png::PngEncoder::new_with_quality(
+        std::io::BufWriter::new(f),
+        image::codecs::png::CompressionType::Best,
+        image::codecs::png::FilterType::Adaptive,
+    );
+    sheet
+        .write_with_encoder(enc)
+        .map_err(|e| ForgeError::io(path, e))
+}
