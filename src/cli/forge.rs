@@ -95,7 +95,7 @@ pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
             .collect();
     }
     let rep = sources::collect(&args.sources);
-    let summary = writer::forge(out, &cfg, &rep, &layout::regions_from_box, !args.quiet)?;
+    let summary = writer::forge(out, &cfg, &rep, &layout::regions_from_mesh, !args.quiet)?;
     println!("{}", describe(&summary, out));
     Ok(())
 }

@@ -72,3 +72,27 @@ pub fn regions_from_box(
     ];
     (landmarks, masks)
 }
+
+/// The real provider: FaceMesh landmarks (`crate::face::face_landmarks`) rasterised through the
+/// FICT, keeping the concepts the recipes target (`LAYOUT_CONCEPTS`, all FICT names). The five
+/// points are the mesh's eye centres, nose tip and mouth corners.
+pub fn regions_from_mesh(img: &RgbImage, bbox: [f32; 4]) -> (Vec<[f32; 2]>, BTreeMap<String, GrayImage>) {
+    let Some(lm) = crate::face::face_landmarks(img, bbox) else {
+        return regions_from_box(img, bbox);
+    };
+    let (w, h) = img.dimensions();
+    let all = crate::face::fict::Fict::builtin().rasterize(&lm, w, h);
+    let mut masks = BTreeMap::new();
+    for &name in LAYOUT_CONCEPTS {
+        match all.masks.get(name) {
+            Some(m) if m.pixels().any(|p| p.0[0] > 127) => {
+                masks.insert(name.to_string(), m.clone());
+            }
+            _ => return regions_from_box(img, bbox),
+        }
+    }
+    let mid = |a: usize, b: usize| [(lm[a][0] + lm[b][0]) / 2.0, (lm[a][1] + lm[b][1]) / 2.0];
+    // MediaPipe indices: subject-left eye corners 263/362, right 33/133, nose tip 1, mouth corners 291/61.
+    let landmarks = vec![mid(263, 362), mid(33, 133), lm[1], lm[291], lm[61]];
+    (landmarks, masks)
+}
