@@ -158,15 +158,7 @@ impl Engine {
                 let r = ((bbox[2] - bbox[0]).max(bbox[3] - bbox[1]) * 0.06).max(3.0);
                 box_mask(w, h, [x - r, y - r, x + r, y + r])
             }
-            RegionQuery::Concept(name) => {
-                let fict = Fict::builtin();
-                let concept = fict.lookup(name).map_err(|e| AnalysisError::BadRegion(e.to_string()))?;
-                let lm = crate::face::face_landmarks(img, bbox).ok_or_else(|| {
-                    AnalysisError::BadRegion(format!("cannot place \"{name}\": no facial landmarks for this face"))
-                })?;
-                let masks = fict.rasterize(&lm, w, h);
-                masks.masks.get(&concept.name).cloned().ok_or_else(|| AnalysisError::BadRegion(format!("region \"{name}\" is empty on this face")))?
-            }
+            RegionQuery::Concept(_) => unreachable!("concept regions are resolved in the crop"),
         })
     }
 
@@ -207,11 +199,23 @@ impl Engine {
         let visual = self.parts.projector_forward(&feats.tokens).map_err(merr)?; // (n, d)
 
         // Region token.
+        let mut regions: Option<Option<CropRegions>> = None;
         let region = match &req.region {
             Some(q) => {
-                let mask = self.region_mask(img, bbox, q)?;
                 let (_, _, gh, gw) = feats.pixels.dims4().map_err(merr)?;
-                let grid = self.mask_on_grid(&mask, &crop, gh, gw).map_err(merr)?;
+                let grid = if let RegionQuery::Concept(name) = q {
+                    let fict = Fict::builtin();
+                    let concept = fict.lookup(name).map_err(|e| AnalysisError::BadRegion(e.to_string()))?;
+                    let r = regions.get_or_insert_with(|| CropRegions::new(img, bbox, &crop)).as_ref().ok_or_else(|| {
+                        AnalysisError::BadRegion(format!("cannot place \"{name}\": no facial landmarks for this face"))
+                    })?;
+                    let m = r.masks.masks.get(&concept.name).ok_or_else(|| AnalysisError::BadRegion(format!("region \"{name}\" is empty on this face")))?;
+                    let local = FaceCrop { image: RgbImage::new(1, 1), origin: [0.0, 0.0, r.side as f32] };
+                    self.mask_on_grid(m, &local, gh, gw).map_err(merr)?
+                } else {
+                    let mask = self.region_mask(img, bbox, q)?;
+                    self.mask_on_grid(&mask, &crop, gh, gw).map_err(merr)?
+                };
                 Some(self.parts.region_embedding(&feats.pixels, &grid).map_err(merr)?)
             }
             None => None,
@@ -302,7 +306,8 @@ impl Engine {
                 next_seg = id.max(next_seg) + 1;
                 if let Some(pe) = &pixel_emb {
                     // h_last is the state whose output predicted [SEG].
-                    let seg = self.segment(img, &crop, pe, &h_last, id, &p, bbox).map_err(merr)?;
+                    let r = regions.get_or_insert_with(|| CropRegions::new(img, bbox, &crop));
+                    let seg = self.segment(img, &crop, pe, &h_last, id, &p, r.as_ref()).map_err(merr)?;
                     events.push(Event::MaskReady { face_id, segment: seg.clone() });
                     segments.push(seg);
                 }
@@ -359,16 +364,11 @@ impl Engine {
 
     /// Decode one mask (from the predicting hidden state) and paste it into image coordinates.
     #[allow(clippy::too_many_arguments)]
-    fn segment(&self, img: &RgbImage, crop: &FaceCrop, pixel_emb: &Tensor, h: &Tensor, id: usize, phrase: &str, bbox: [f32; 4]) -> candle_core::Result<SegmentResult> {
+    fn segment(&self, img: &RgbImage, crop: &FaceCrop, pixel_emb: &Tensor, h: &Tensor, id: usize, phrase: &str, regions: Option<&CropRegions>) -> candle_core::Result<SegmentResult> {
         let logits = self.parts.mask_logits(pixel_emb, h)?; // (gh, gw)
         let mask = paste_logits(&logits, crop, img.width(), img.height())?;
         let region = concept_of_phrase(phrase);
-        let consistent = region.as_ref().and_then(|r| {
-            let lm = crate::face::face_landmarks(img, bbox)?;
-            let rm = Fict::builtin().rasterize(&lm, img.width(), img.height());
-            let concept = rm.masks.get(r)?;
-            Some(mask_inside(&mask, concept))
-        });
+        let consistent = region.as_ref().and_then(|r| regions?.mask_inside(&mask, r));
         let (bb, area) = mask_bbox(&mask);
         Ok(SegmentResult { id, phrase: phrase.to_string(), region, bbox: bb, area_px: area, mask, consistent })
     }
@@ -453,18 +453,51 @@ pub fn concept_of_phrase(phrase: &str) -> Option<String> {
     Fict::builtin().lookup(p).ok().map(|c| c.name.clone())
 }
 
-/// Share of `mask` inside `region` ≥ 0.5.
-pub fn mask_inside(mask: &GrayImage, region: &GrayImage) -> bool {
-    let (mut on, mut inside) = (0u64, 0u64);
-    for (a, b) in mask.pixels().zip(region.pixels()) {
-        if a.0[0] > 127 {
+/// FICT masks of one face rasterised in its crop (`side`² pixels) — not over the whole photo,
+/// where a group picture would need gigabytes.
+pub struct CropRegions {
+    pub masks: crate::face::fict::RegionMasks,
+    /// Crop origin in the image: `[x0, y0, side_in_image]`.
+    pub origin: [f32; 3],
+    pub side: u32,
+}
+
+impl CropRegions {
+    pub const SIDE: u32 = 256;
+
+    pub fn new(img: &RgbImage, bbox: [f32; 4], crop: &FaceCrop) -> Option<Self> {
+        let lm = crate::face::face_landmarks(img, bbox)?;
+        let [x0, y0, s] = crop.origin;
+        let k = Self::SIDE as f32 / s;
+        let local: Vec<[f32; 2]> = lm.iter().map(|p| [(p[0] - x0) * k, (p[1] - y0) * k]).collect();
+        let masks = Fict::builtin().rasterize(&local, Self::SIDE, Self::SIDE);
+        Some(Self { masks, origin: crop.origin, side: Self::SIDE })
+    }
+
+    /// Whether at least half of `mask` (image-sized) lies in (the 3-px-grown) concept `name`.
+    pub fn mask_inside(&self, mask: &GrayImage, name: &str) -> Option<bool> {
+        let region = self.masks.masks.get(name)?;
+        let [x0, y0, s] = self.origin;
+        let k = self.side as f32 / s;
+        let (mut on, mut inside) = (0u64, 0u64);
+        for (x, y, p) in mask.enumerate_pixels() {
+            if p.0[0] <= 127 {
+                continue;
+            }
             on += 1;
-            if b.0[0] > 127 {
+            let (cx, cy) = (((x as f32 + 0.5 - x0) * k) as i64, ((y as f32 + 0.5 - y0) * k) as i64);
+            let hit = (-3..=3).any(|dy| {
+                (-3..=3).any(|dx| {
+                    let (u, v) = (cx + dx, cy + dy);
+                    u >= 0 && v >= 0 && u < self.side as i64 && v < self.side as i64 && region.get_pixel(u as u32, v as u32).0[0] > 127
+                })
+            });
+            if hit {
                 inside += 1;
             }
         }
+        Some(on == 0 || inside * 2 >= on)
     }
-    on == 0 || inside * 2 >= on
 }
 
 /// Bounding box `[x0, y0, x1, y1)` and area of a mask.
