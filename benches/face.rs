@@ -50,7 +50,10 @@ fn main() {
         usable / reps,
         std::env::var("RAYON_NUM_THREADS").unwrap_or_default()
     );
-    println!("detection: {detect_ms:.1} ms per image ({:.1} ms per face)", detect_ms / n);
+    println!(
+        "detection: {detect_ms:.1} ms per image ({:.1} ms per face)",
+        detect_ms / n
+    );
     println!("mesh load: {load_ms:.1} ms (once)");
     println!("mesh (2 network passes): {mesh_ms:.1} ms per face");
     println!(

@@ -114,7 +114,7 @@ struct CropFrame {
 }
 
 impl CropFrame {
-    fn to_image(&self, u: f32, v: f32) -> [f32; 2] {
+    fn to_image(self, u: f32, v: f32) -> [f32; 2] {
         let s = self.size / INPUT_SIZE as f32;
         let (lx, ly) = (
             (u - INPUT_SIZE as f32 / 2.0) * s,
