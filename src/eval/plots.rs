@@ -97,7 +97,7 @@ impl Frame {
     const fn standard() -> Self {
         Frame {
             left: 70,
-            top: 50,
+            top: 62,
             right: W as i64 - 30,
             bottom: H as i64 - 60,
         }
@@ -214,7 +214,7 @@ fn histogram(title: &str, values: &[f64]) -> RgbImage {
         &mut img,
         title,
         "IoU",
-        &format!("share of fakes (max bin {})", max as usize),
+        &format!("fakes per bin (axis top = {})", max as usize),
     );
     for (i, c) in counts.iter().enumerate() {
         let (x0, _) = f.at(i as f64 / 10.0, 0.0);
@@ -279,6 +279,7 @@ fn confusion(
             };
             let shade = (255.0 - 200.0 * share) as u8;
             let x = left + cell * j as i64;
+            fill(&mut img, x, y, x + cell + 1, y + cell + 1, GREY);
             fill(
                 &mut img,
                 x + 1,

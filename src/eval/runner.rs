@@ -162,7 +162,7 @@ pub fn run(opts: &RunOptions, systems: &[SystemSpec]) -> anyhow::Result<Report> 
     let mut fresh: HashMap<String, Prediction> = HashMap::new();
     let fingerprints: Vec<String> = systems.iter().map(SystemSpec::fingerprint).collect();
     for (spec, fp) in systems.iter().zip(&fingerprints) {
-        let new = predict(spec, fp, &ds, &plans, &cache, &pool, &unreadable)?;
+        let new = predict(spec, fp, &ds, &plans, &cache, opts.jobs, &unreadable)?;
         fresh.extend(new.into_iter().map(|p| (p.key(), p)));
     }
     let mut skipped = ds.skipped.clone();
@@ -244,7 +244,7 @@ fn predict(
     ds: &Dataset,
     plans: &[Vec<Planned>],
     cache: &Cache,
-    pool: &rayon::ThreadPool,
+    jobs: usize,
     unreadable: &Mutex<Vec<Skipped>>,
 ) -> anyhow::Result<Vec<Prediction>> {
     let todo: Vec<(usize, Vec<&Planned>)> = plans
@@ -270,56 +270,54 @@ fn predict(
     let bar = progress_bar(total as u64, &name);
     let fresh = Mutex::new(Vec::new());
     let write_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
-    pool.install(|| {
-        todo.par_iter().for_each(|(i, left)| {
-            let entry = &ds.entries[*i];
-            let path = ds.path(&entry.sample.image);
-            let image = match crate::imageio::load_rgb(&path) {
-                Ok(img) => Arc::new(img),
-                Err(e) => {
-                    bar.inc(left.len() as u64);
-                    if let Ok(mut u) = unreadable.lock() {
-                        u.push(Skipped {
-                            line: entry.line,
-                            id: Some(entry.sample.id.clone()),
-                            kind: SkipKind::UnreadableImage,
-                            reason: e.to_string(),
-                        });
-                    }
-                    return;
+    for_each_parallel(&todo, jobs, |(i, left)| {
+        let entry = &ds.entries[*i];
+        let path = ds.path(&entry.sample.image);
+        let image = match crate::imageio::load_rgb(&path) {
+            Ok(img) => Arc::new(img),
+            Err(e) => {
+                bar.inc(left.len() as u64);
+                if let Ok(mut u) = unreadable.lock() {
+                    u.push(Skipped {
+                        line: entry.line,
+                        id: Some(entry.sample.id.clone()),
+                        kind: SkipKind::UnreadableImage,
+                        reason: e.to_string(),
+                    });
                 }
-            };
-            for p in left {
-                let mut req = Request::new(image.clone(), path.display().to_string());
-                req.prompt = p.prompt.clone();
-                req.region = p.region.clone();
-                req.face = Some(0);
-                req.face_boxes = Some(vec![entry.sample.face_bbox]);
-                let result = analyzer
-                    .analyze(&req, &mut |_| true)
-                    .map_err(|e| e.to_string())
-                    .and_then(|r| Prediction::from_result(fp, &entry.sample.id, &p.key, &r));
-                match result {
-                    Ok(pred) => {
-                        if let Err(e) = cache.append(&pred) {
-                            if let Ok(mut w) = write_error.lock() {
-                                w.get_or_insert(e);
-                            }
-                        }
-                        if let Ok(mut f) = fresh.lock() {
-                            f.push(pred);
-                        }
-                    }
-                    Err(e) => bar.suspend(|| {
-                        eprintln!(
-                            "warning: line {} ({}), {name}, {}: {e}",
-                            entry.line, entry.sample.id, p.key
-                        )
-                    }),
-                }
-                bar.inc(1);
+                return;
             }
-        })
+        };
+        for p in left {
+            let mut req = Request::new(image.clone(), path.display().to_string());
+            req.prompt = p.prompt.clone();
+            req.region = p.region.clone();
+            req.face = Some(0);
+            req.face_boxes = Some(vec![entry.sample.face_bbox]);
+            let result = analyzer
+                .analyze(&req, &mut |_| true)
+                .map_err(|e| e.to_string())
+                .and_then(|r| Prediction::from_result(fp, &entry.sample.id, &p.key, &r));
+            match result {
+                Ok(pred) => {
+                    if let Err(e) = cache.append(&pred) {
+                        if let Ok(mut w) = write_error.lock() {
+                            w.get_or_insert(e);
+                        }
+                    }
+                    if let Ok(mut f) = fresh.lock() {
+                        f.push(pred);
+                    }
+                }
+                Err(e) => bar.suspend(|| {
+                    eprintln!(
+                        "warning: line {} ({}), {name}, {}: {e}",
+                        entry.line, entry.sample.id, p.key
+                    )
+                }),
+            }
+            bar.inc(1);
+        }
     });
     bar.finish_and_clear();
     if let Some(e) = write_error.into_inner().ok().flatten() {
@@ -328,6 +326,27 @@ fn predict(
         ));
     }
     Ok(fresh.into_inner().unwrap_or_default())
+}
+
+/// Run `f` on every item with `jobs` threads of our own (not rayon's pool, so that the
+/// engine's own parallelism is left alone); with one job, on the calling thread.
+fn for_each_parallel<T: Sync>(items: &[T], jobs: usize, f: impl Fn(&T) + Sync) {
+    if jobs <= 1 {
+        items.iter().for_each(f);
+        return;
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs.min(items.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                match items.get(i) {
+                    Some(item) => f(item),
+                    None => break,
+                }
+            });
+        }
+    });
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal.
