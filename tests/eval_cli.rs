@@ -187,7 +187,11 @@ fn always_fake_on_a_tiny_dataset() {
     let again = run_eval(&data, &out, &[]);
     assert_eq!(count(), 5);
     assert_eq!(again["systems"], m["systems"]);
-    let both = run_eval(&data, &out, &["--baseline", "whole-face", "--limit", "2", "--jobs", "2"]);
+    let both = run_eval(
+        &data,
+        &out,
+        &["--baseline", "whole-face", "--limit", "2", "--jobs", "2"],
+    );
     // --limit 2 keeps r1 and f1 (3 requests) and stops reading before the malformed line.
     assert_eq!(count(), 8);
     assert_eq!(both["systems"].as_array().unwrap().len(), 2);

@@ -145,3 +145,43 @@ impl Cache {
         f.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pred(id: &str) -> Prediction {
+        Prediction {
+            fingerprint: "fp".into(),
+            sample_id: id.into(),
+            request: "default#0".into(),
+            verdict: Verdict::Real,
+            p_fake: 0.25,
+            forgery_type: None,
+            explanation_raw: "fine".into(),
+            segments: vec![],
+            width: 4,
+            height: 4,
+        }
+    }
+
+    #[test]
+    fn survives_a_cut_off_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.jsonl");
+        let c = Cache::open(&path).unwrap();
+        c.append(&pred("a")).unwrap();
+        drop(c);
+        // Simulate a crash in the middle of writing the next line.
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"fingerprint\": \"fp\", \"sample_");
+        std::fs::write(&path, text).unwrap();
+        let c = Cache::open(&path).unwrap();
+        assert_eq!((c.entries.len(), c.bad_lines), (1, 1));
+        c.append(&pred("b")).unwrap();
+        drop(c);
+        let c = Cache::open(&path).unwrap();
+        assert_eq!((c.entries.len(), c.bad_lines), (2, 1));
+        assert_eq!(c.entries[&cache_key("fp", "b", "default#0")], pred("b"));
+    }
+}

@@ -274,3 +274,116 @@ fn score_age(
         matched,
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::tasks::plan;
+    use crate::forge::record::{GtSegment, TaskRecord};
+
+    fn rect(x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
+        GrayImage::from_fn(10, 10, |x, y| {
+            image::Luma([if x >= x0 && x < x1 && y >= y0 && y < y1 {
+                255
+            } else {
+                0
+            }])
+        })
+    }
+
+    fn seg(
+        phrase: &str,
+        region: Option<&str>,
+        m: &GrayImage,
+        consistent: Option<bool>,
+    ) -> PredSegment {
+        PredSegment {
+            phrase: phrase.into(),
+            region: region.map(str::to_string),
+            bbox: [0; 4],
+            area_px: 0,
+            rle: rle::encode(m),
+            consistent,
+        }
+    }
+
+    #[test]
+    fn age_naming_and_region_questions_on_a_hand_made_sample() {
+        let dir = tempfile::tempdir().unwrap();
+        rect(0, 0, 4, 4).save(dir.path().join("a.png")).unwrap(); // 16 px
+        rect(6, 6, 10, 10).save(dir.path().join("b.png")).unwrap(); // 16 px
+        let gt = |c: &str, m: &str| GtSegment {
+            concept: c.into(),
+            phrase: format!("the {c}"),
+            mask: m.into(),
+            area_px: 16,
+        };
+        let sample = Sample {
+            id: "s".into(),
+            split: "test".into(),
+            identity: "i".into(),
+            image: "x.png".into(),
+            real_image: None,
+            label: "fake".into(),
+            forgery_type: Some("warp".into()),
+            recipe: None,
+            artifact_kind: None,
+            face_bbox: [0.0, 0.0, 10.0, 10.0],
+            artifact_mask: None,
+            edit_mask: None,
+            bbox: None,
+            concepts: vec!["nose".into(), "mouth".into()],
+            segments: vec![gt("nose", "a.png"), gt("mouth", "b.png")],
+            tasks: vec![TaskRecord {
+                task: "region".into(),
+                prompt: "Is the nose edited?".into(),
+                answer: "Yes.".into(),
+                region: Some("nose".into()),
+                bbox: None,
+                positive: Some(true),
+            }],
+        };
+        let planned = plan(&sample, &[Task::Age, Task::Region]);
+        assert_eq!(planned.len(), 2);
+        // Three phrases for two concepts: an exact nose (IoU 1), a half mouth (8/16 = 0.5)
+        // and a stray one that overlaps the nose a little (best left unmatched).
+        let phrases = vec![
+            seg("the stray bit", None, &rect(0, 0, 2, 2), Some(false)),
+            seg("the nose", Some("nose"), &rect(0, 0, 4, 4), None),
+            seg("the mouth", Some("mouth"), &rect(6, 6, 10, 8), Some(true)),
+        ];
+        let pred = |request: &str| Prediction {
+            fingerprint: "f".into(),
+            sample_id: "s".into(),
+            request: request.into(),
+            verdict: Verdict::Fake,
+            p_fake: 0.9,
+            forgery_type: None,
+            explanation_raw: String::new(),
+            segments: phrases.clone(),
+            width: 10,
+            height: 10,
+        };
+        let preds: HashMap<String, Prediction> = planned
+            .iter()
+            .map(|p| (p.key.clone(), pred(&p.key)))
+            .collect();
+        let s = score_sample(&sample, dir.path(), &planned, &preds);
+        assert_eq!(s.age.len(), 1);
+        let a = &s.age[0];
+        assert_eq!(
+            a.per_concept,
+            vec![("nose".into(), 1.0), ("mouth".into(), 0.5)]
+        );
+        assert_eq!((a.unmatched_phrases, a.missed_concepts), (1, 0));
+        assert!((a.miou() - 0.75).abs() < 1e-12);
+        // Named: nose, mouth (via the segments' regions; the stray phrase names nothing).
+        assert_eq!(s.naming, vec![(2, 0, 0)]);
+        assert_eq!(s.consistency, (2, 3));
+        assert_eq!(s.region_questions, vec![(Task::Region, true, true)]);
+        assert_eq!(s.missing_predictions, 0);
+        // Without predictions nothing is scored and the requests count as missing.
+        let none = score_sample(&sample, dir.path(), &planned, &HashMap::new());
+        assert_eq!((none.age.len(), none.missing_predictions), (0, 2));
+    }
+}
