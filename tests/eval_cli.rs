@@ -215,3 +215,67 @@ fn vision_only_is_not_available_yet_and_errors() {
     let err = dfa::cli::eval::run(&cli.args).unwrap_err();
     assert!(format!("{err:#}").contains("vision-only"), "{err:#}");
 }
+
+/// Throughput of the evaluation machinery itself (baselines answer instantly): N synthetic
+/// 256x256 samples, two baselines, first run and a fully cached rerun. Ignored by default; run
+/// `cargo test --release --test eval_cli bench -- --ignored --nocapture` (prints timings, no
+/// assertion on time).
+#[test]
+#[ignore]
+fn bench_eval_pipeline() {
+    let n: usize = std::env::var("DFA_EVAL_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let dir = tempfile::tempdir().unwrap();
+    let big = |x0: u32, y0: u32, x1: u32, y1: u32| {
+        GrayImage::from_fn(256, 256, |x, y| {
+            Luma([if x >= x0 && x < x1 && y >= y0 && y < y1 {
+                255
+            } else {
+                0
+            }])
+        })
+    };
+    RgbImage::from_pixel(256, 256, image::Rgb([120, 90, 80]))
+        .save(dir.path().join("img.png"))
+        .unwrap();
+    big(60, 60, 200, 120)
+        .save(dir.path().join("art.png"))
+        .unwrap();
+    big(60, 60, 120, 120)
+        .save(dir.path().join("s1.png"))
+        .unwrap();
+    big(140, 60, 200, 120)
+        .save(dir.path().join("s2.png"))
+        .unwrap();
+    let mut lines = Vec::new();
+    for i in 0..n {
+        let fake = i % 2 == 0;
+        let mut s = json!({"id": format!("s{i}"), "split": "test", "identity": "x",
+            "image": "img.png", "label": if fake {"fake"} else {"real"},
+            "face_bbox": [40.0, 40.0, 216.0, 216.0]});
+        if fake {
+            s["forgery_type"] = json!("warp");
+            s["artifact_mask"] = json!("art.png");
+            s["concepts"] = json!(["left eye", "right eye"]);
+            s["segments"] = json!([
+                {"concept": "left eye", "phrase": "the left eye", "mask": "s1.png", "area_px": 3600},
+                {"concept": "right eye", "phrase": "the right eye", "mask": "s2.png", "area_px": 3600}]);
+            s["tasks"] = json!([{"task": "age", "prompt": "Explain.",
+                "answer": "<p> the left eye </p> [SEG] and <p> the right eye </p> [SEG] are warped."}]);
+        }
+        lines.push(s.to_string());
+    }
+    let data = dir.path().join("data.jsonl");
+    std::fs::write(&data, lines.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    for pass in ["first run", "cached rerun"] {
+        let t = std::time::Instant::now();
+        run_eval(&data, &out, &["--baseline", "whole-face"]);
+        eprintln!(
+            "{pass}: {n} samples, 2 systems: {:.2} s",
+            t.elapsed().as_secs_f64()
+        );
+    }
+}
