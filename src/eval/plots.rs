@@ -167,6 +167,10 @@ fn curves(
         for w in pts.windows(2) {
             line(&mut img, f.at(w[0].0, w[0].1), f.at(w[1].0, w[1].1), c, 0);
         }
+        for p in pts {
+            let (x, y) = f.at(p.0, p.1);
+            fill(&mut img, x - 2, y - 2, x + 3, y + 3, c);
+        }
         let y = f.bottom - 20 - 14 * (series.len() - 1 - i) as i64;
         fill(&mut img, f.right - 230, y, f.right - 218, y + 8, c);
         draw_text(&mut img, f.right - 212, y, name, BLACK, 1);
@@ -221,7 +225,13 @@ fn histogram(title: &str, values: &[f64]) -> RgbImage {
         let (x1, y) = f.at((i + 1) as f64 / 10.0, *c as f64 / max);
         fill(&mut img, x0 + 2, y, x1 - 1, f.bottom, PALETTE[0]);
         if *c > 0 {
-            draw_text(&mut img, x0 + 8, y - 12, &c.to_string(), BLACK, 1);
+            // Inside the bar's top when there is room, else just above it.
+            let (ty, color) = if f.bottom - y > 14 {
+                (y + 4, WHITE)
+            } else {
+                (y - 10, BLACK)
+            };
+            draw_text(&mut img, x0 + 8, ty, &c.to_string(), color, 1);
         }
     }
     img
