@@ -200,20 +200,37 @@ fn always_fake_on_a_tiny_dataset() {
 }
 
 #[test]
-fn vision_only_is_not_available_yet_and_errors() {
+fn bad_dataset_and_unloadable_model_give_their_exit_codes() {
     let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let run = |argv: &[&str]| {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        dfa::cli::eval::run(&cli.args).unwrap_err()
+    };
+    let missing = dir.path().join("nope.jsonl");
+    let err = run(&[
+        "eval",
+        missing.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(dfa::cli::exit_code(&err), 2, "{err:#}");
+    assert!(format!("{err:#}").contains("nope.jsonl"));
+
     let data = write_dataset(dir.path());
-    let cli = Cli::try_parse_from([
+    let no_model = dir.path().join("no-model-here");
+    let err = run(&[
         "eval",
         data.to_str().unwrap(),
         "--out",
-        dir.path().join("o").to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--model",
+        no_model.to_str().unwrap(),
         "--baseline",
         "vision-only",
-    ])
-    .unwrap();
-    let err = dfa::cli::eval::run(&cli.args).unwrap_err();
-    assert!(format!("{err:#}").contains("vision-only"), "{err:#}");
+    ]);
+    assert_eq!(dfa::cli::exit_code(&err), 4, "{err:#}");
+    assert!(format!("{err:#}").contains("no-model-here"), "{err:#}");
 }
 
 /// Throughput of the evaluation machinery itself (baselines answer instantly): N synthetic

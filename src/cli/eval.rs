@@ -2,6 +2,9 @@
 
 use std::path::PathBuf;
 
+use super::{usage, ModelLoadError};
+use crate::eval::dataset::DatasetError;
+use crate::eval::runner::SystemLoadError;
 use crate::eval::{Baseline, RunOptions, SystemSpec, Task};
 
 /// Evaluate on a labelled dataset: detection, forgery type, localisation, grounded explanation
@@ -66,10 +69,23 @@ impl EvalArgs {
     }
 }
 
+/// Give errors the kind the exit code is chosen by (see `crate::cli::exit_code`).
+fn exit_kind(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<SystemLoadError>().is_some() {
+        return anyhow::Error::new(ModelLoadError(format!("{e:#}")));
+    }
+    if e.downcast_ref::<DatasetError>().is_some() {
+        return usage(format!("{e:#}"));
+    }
+    e
+}
+
 /// Run `dfa eval`.
 pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
     if args.tasks.is_empty() {
-        anyhow::bail!("--tasks is empty: name at least one of det,cls,loc,age,toe,region,box");
+        return Err(usage(
+            "--tasks is empty: name at least one of det,cls,loc,age,toe,region,box".into(),
+        ));
     }
     let opts = RunOptions {
         dataset: args.data.clone(),
@@ -80,7 +96,7 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         jobs: args.jobs.max(1),
         seed: args.seed,
     };
-    let report = crate::eval::run(&opts, &args.systems())?;
+    let report = crate::eval::run(&opts, &args.systems()).map_err(exit_kind)?;
     print!("{}", crate::eval::report::markdown(&report));
     println!(
         "\nwrote {} (metrics.json, metrics.md, predictions.jsonl, plots)",

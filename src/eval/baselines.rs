@@ -3,8 +3,8 @@
 //! - `always-fake`: P(fake) = 1 for every face, names every atomic FICT concept, and grounds each
 //!   named concept in the whole face box (with an empty concept tree: one phrase, "the face").
 //! - `whole-face`: fake, one phrase "the face" whose mask is the face box.
-//! - `vision-only`: the model's vision branch with its verdict head and mask decoder but no LLM,
-//!   provided by the engine (`crate::model::load_vision_only`, not built yet).
+//! - `vision-only`: the model's vision encoder with its auxiliary heads and no LLM, provided by
+//!   the engine (`crate::model::load_vision_only`).
 
 use image::GrayImage;
 
@@ -42,16 +42,9 @@ impl Baseline {
             Baseline::WholeFace => Ok(Box::new(FaceBoxBaseline {
                 every_concept: false,
             })),
-            Baseline::VisionOnly => load_vision_only(model),
+            Baseline::VisionOnly => crate::model::load_vision_only(model),
         }
     }
-}
-
-/// Stand-in for `crate::model::load_vision_only(model)`, which the engine will provide; until
-/// then the `vision-only` baseline fails with this error.
-fn load_vision_only(model: Option<&str>) -> anyhow::Result<Box<dyn Analyzer>> {
-    let _ = model;
-    anyhow::bail!("the vision-only baseline is not available yet (the engine does not provide crate::model::load_vision_only)")
 }
 
 /// Both fixed baselines: verdict fake with certainty, masks = the face box.
@@ -218,6 +211,7 @@ mod tests {
             .filter(|p| **p == 255)
             .count();
         assert_eq!(on, 18 * 5);
-        assert!(Baseline::VisionOnly.load(None).is_err());
+        let missing = std::env::temp_dir().join("dfa-eval-no-such-model-dir");
+        assert!(Baseline::VisionOnly.load(missing.to_str()).is_err());
     }
 }

@@ -119,6 +119,14 @@ fn file_stamp(p: &Path) -> String {
     }
 }
 
+/// A model or baseline could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot load {system}: {reason}")]
+pub struct SystemLoadError {
+    pub system: String,
+    pub reason: String,
+}
+
 /// What to evaluate and where to write.
 #[derive(Debug, Clone)]
 pub struct RunOptions {
@@ -265,8 +273,10 @@ fn predict(
         return Ok(Vec::new());
     }
     let name = spec.name();
-    let analyzer: Arc<dyn Analyzer> =
-        Arc::from(spec.load().with_context(|| format!("cannot load {name}"))?);
+    let analyzer: Arc<dyn Analyzer> = Arc::from(spec.load().map_err(|e| SystemLoadError {
+        system: name.clone(),
+        reason: format!("{e:#}"),
+    })?);
     let bar = progress_bar(total as u64, &name);
     let fresh = Mutex::new(Vec::new());
     let write_error: Mutex<Option<std::io::Error>> = Mutex::new(None);
