@@ -157,6 +157,12 @@ fn always_fake_on_a_tiny_dataset() {
         sys["age"]["missed_concepts"],
         json!(2 - phrases.min(2.0) as u64)
     );
+    // Naming: always-fake names every atomic concept of the tree, so the atomic parts of both
+    // eyes find "left eye" and "right eye" (recall 1) while most names are wrong.
+    if phrases >= 2.0 {
+        assert!(close(num(&sys["region_naming"]["recall"]["value"]), 1.0));
+        assert!(num(&sys["region_naming"]["precision"]["value"]) < 0.5);
+    }
     // Cls: the baseline names no forgery type.
     assert!(close(num(&sys["cls"]["accuracy"]["value"]), 0.0));
     // Reals get masks from this baseline.

@@ -47,6 +47,31 @@ impl AgeItem {
     }
 }
 
+/// Region naming on one answer. A named concept is right when it is one of the sample's
+/// concepts or lies inside one (a child: "left upper eyelid" for "left eye"); a sample concept
+/// is found when a right name equals it or lies inside it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Naming {
+    pub named: usize,
+    pub named_right: usize,
+    pub truth: usize,
+    pub truth_found: usize,
+}
+
+/// True when concept `inner` is `outer` or one of its descendants in the FICT.
+pub fn within(inner: &str, outer: &str) -> bool {
+    let fict = Fict::builtin();
+    let mut cur = Some(inner.to_string());
+    for _ in 0..64 {
+        match cur {
+            Some(c) if c == outer => return true,
+            Some(c) => cur = fict.concept(&c).and_then(|k| k.parent.clone()),
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Everything scored for one sample by one system.
 #[derive(Debug, Clone, Default)]
 pub struct SampleScores {
@@ -56,8 +81,8 @@ pub struct SampleScores {
     /// Pixel counts of the union of masks against the artifact mask, fakes only.
     pub loc: Vec<PixelCounts>,
     pub age: Vec<AgeItem>,
-    /// Region naming (tp, fp, fn) of the concepts the AGE phrases name.
-    pub naming: Vec<(usize, usize, usize)>,
+    /// Region naming of the concepts the AGE phrases name.
+    pub naming: Vec<Naming>,
     /// (segments not flagged inconsistent, segments).
     pub consistency: (usize, usize),
     /// For a real sample: did any answer carry a non-empty mask?
@@ -83,12 +108,12 @@ pub fn concept_of(phrase: &str, region: Option<&str>) -> Option<String> {
         .unwrap_or(&p);
     for q in [bare, p.as_str()] {
         if let Ok(c) = fict.lookup(q) {
-            return Some(c.name.to_lowercase());
+            return Some(c.name.clone());
         }
     }
     let r = region?.trim().to_lowercase();
     match fict.lookup(&r) {
-        Ok(c) => Some(c.name.to_lowercase()),
+        Ok(c) => Some(c.name.clone()),
         Err(_) => (!r.is_empty()).then_some(r),
     }
 }
@@ -226,8 +251,18 @@ fn score_age(
         .filter_map(|g| concept_of(&g.phrase, g.region.as_deref()))
         .collect();
     let truth: BTreeSet<String> = sample.concepts.iter().map(|c| canonical(c)).collect();
-    let tp = named.intersection(&truth).count();
-    s.naming.push((tp, named.len() - tp, truth.len() - tp));
+    s.naming.push(Naming {
+        named: named.len(),
+        named_right: named
+            .iter()
+            .filter(|n| truth.iter().any(|t| within(n, t)))
+            .count(),
+        truth: truth.len(),
+        truth_found: truth
+            .iter()
+            .filter(|t| named.iter().any(|n| within(n, t)))
+            .count(),
+    });
     s.consistency.0 += pred
         .segments
         .iter()
@@ -308,6 +343,20 @@ mod tests {
     }
 
     #[test]
+    fn a_child_concept_names_its_parent() {
+        let fict = Fict::builtin();
+        // Any parent of the tree and one of its atomic descendants.
+        let Some(parent) = fict.concepts.iter().find(|c| !c.is_atomic()) else {
+            return; // an empty tree (stub): nothing to check
+        };
+        let child = fict.atomic_descendants(&parent.name)[0].to_string();
+        assert!(within(&child, &parent.name));
+        assert!(!within(&parent.name, &child));
+        assert!(within(&parent.name, &parent.name));
+        assert!(!within("no such concept", &parent.name));
+    }
+
+    #[test]
     fn age_naming_and_region_questions_on_a_hand_made_sample() {
         let dir = tempfile::tempdir().unwrap();
         rect(0, 0, 4, 4).save(dir.path().join("a.png")).unwrap(); // 16 px
@@ -378,7 +427,13 @@ mod tests {
         assert_eq!((a.unmatched_phrases, a.missed_concepts), (1, 0));
         assert!((a.miou() - 0.75).abs() < 1e-12);
         // Named: nose, mouth (via the segments' regions; the stray phrase names nothing).
-        assert_eq!(s.naming, vec![(2, 0, 0)]);
+        let n = Naming {
+            named: 2,
+            named_right: 2,
+            truth: 2,
+            truth_found: 2,
+        };
+        assert_eq!(s.naming, vec![n]);
         assert_eq!(s.consistency, (2, 3));
         assert_eq!(s.region_questions, vec![(Task::Region, true, true)]);
         assert_eq!(s.missing_predictions, 0);

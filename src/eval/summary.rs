@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::bootstrap::{self, Interval};
 use super::metrics::{self, PixelCounts};
-use super::score::{AgeItem, DetItem, SampleScores};
+use super::score::{AgeItem, DetItem, Naming, SampleScores};
 use super::tasks::Task;
 use crate::analysis::Verdict;
 use crate::forge::record::FORGERY_TYPES;
@@ -151,11 +151,18 @@ fn mean_of<T>(items: &[&T], f: impl Fn(&T) -> f64) -> Option<f64> {
     (!items.is_empty()).then(|| items.iter().map(|x| f(x)).sum::<f64>() / items.len() as f64)
 }
 
-fn naming_prf(items: &[&(usize, usize, usize)]) -> (Option<f64>, Option<f64>, Option<f64>) {
-    let (tp, fp, fn_) = items
-        .iter()
-        .fold((0, 0, 0), |a, x| (a.0 + x.0, a.1 + x.1, a.2 + x.2));
-    metrics::prf(tp, fp, fn_)
+fn naming_prf(items: &[&Naming]) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let sum = |f: fn(&Naming) -> usize| items.iter().map(|n| f(n)).sum::<usize>();
+    let (named, right) = (sum(|n| n.named), sum(|n| n.named_right));
+    let (truth, found) = (sum(|n| n.truth), sum(|n| n.truth_found));
+    let p = (named > 0).then(|| right as f64 / named as f64);
+    let r = (truth > 0).then(|| found as f64 / truth as f64);
+    let f = match (p, r) {
+        (Some(p), Some(r)) if p + r > 0.0 => Some(2.0 * p * r / (p + r)),
+        (None, None) => None,
+        _ => Some(0.0),
+    };
+    (p, r, f)
 }
 
 /// Aggregate one system's per-sample scores. `seed` seeds every bootstrap.
@@ -176,7 +183,7 @@ pub fn summarize(
     let cls: Vec<(String, Option<String>)> = scores.iter().flat_map(|s| s.cls.clone()).collect();
     let loc: Vec<PixelCounts> = scores.iter().flat_map(|s| s.loc.clone()).collect();
     let age: Vec<AgeItem> = scores.iter().flat_map(|s| s.age.clone()).collect();
-    let naming: Vec<(usize, usize, usize)> = scores.iter().flat_map(|s| s.naming.clone()).collect();
+    let naming: Vec<Naming> = scores.iter().flat_map(|s| s.naming.clone()).collect();
     let mut per_concept: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for a in &age {
         for (c, iou) in &a.per_concept {
