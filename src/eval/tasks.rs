@@ -77,16 +77,25 @@ pub struct Planned {
     pub uses: Vec<Use>,
 }
 
-/// The requests `sample` needs for `tasks`.
+/// The requests `sample` needs for `tasks`. Verdict, type and masks are structured outputs
+/// that do not depend on how the question is phrased, so when the AGE request is made, det/cls/loc
+/// are scored from it instead of costing a generation each.
 pub fn plan(sample: &Sample, tasks: &[Task]) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut default_uses = Vec::new();
+    let mut ride_on_age = Vec::new();
+    let has_age = tasks.contains(&Task::Age) && sample.tasks.iter().any(|r| r.task.eq_ignore_ascii_case("age"));
     for &task in tasks {
         let records: Vec<&TaskRecord> = sample
             .tasks
             .iter()
             .filter(|r| r.task.eq_ignore_ascii_case(task.name()))
             .collect();
+        if has_age && matches!(task, Task::Det | Task::Cls | Task::Loc) {
+            let rec = records.first().copied();
+            ride_on_age.push(Use { task, reference: rec.map(|r| r.answer.clone()), record: rec.cloned() });
+            continue;
+        }
         if records.is_empty() {
             if task.has_default() {
                 default_uses.push(Use {
@@ -114,6 +123,9 @@ pub fn plan(sample: &Sample, tasks: &[Task]) -> Vec<Planned> {
                 }],
             });
         }
+    }
+    if let Some(age) = out.iter_mut().find(|p| p.key == "age#0") {
+        age.uses.extend(ride_on_age);
     }
     if !default_uses.is_empty() {
         out.insert(
