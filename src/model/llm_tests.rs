@@ -469,7 +469,12 @@ fn gguf_llama_layout_loads_to_the_same_model() {
     // Q8_0 weights, through the quantized kernels and dequantized: close to the f32 model.
     let q8_path = dir.path().join("tiny-q8.gguf");
     write_tiny_gguf(&q8_path, reference.config(), &w, GgmlDType::Q8_0);
-    for mode in [WeightMode::Native, WeightMode::F32, WeightMode::Q8_0] {
+    for mode in [
+        WeightMode::Native,
+        WeightMode::F32,
+        WeightMode::Q8_0,
+        WeightMode::F32Q8,
+    ] {
         let (llm, _) = Llm::load_gguf_with(&q8_path, mode, &CPU).unwrap();
         let got = llm.forward(&llm.embed(&e_ids).unwrap(), None, 0).unwrap();
         assert!(
