@@ -80,7 +80,43 @@ fn run_mode(name: &str) -> anyhow::Result<()> {
         "{name:<7} load {load_s:5.2} s | prefill {n} tok: {prefill:7.1} tok/s | decode: {decode:6.1} tok/s | peak RSS {:6.0} MB",
         peak_rss_mb()
     );
+    if mode != WeightMode::F32 {
+        let (reference, _) = Llm::load_gguf_with(&gguf(), WeightMode::F32, &Device::Cpu)?;
+        let (got, want) = (
+            stepwise_logits(&llm, &ids)?,
+            stepwise_logits(&reference, &ids)?,
+        );
+        let agree = got
+            .iter()
+            .zip(&want)
+            .filter(|(a, b)| argmax(a) == argmax(b))
+            .count();
+        let max_delta = got
+            .iter()
+            .zip(&want)
+            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+            .fold(0f32, f32::max);
+        println!(
+            "        vs f32, decoding the {n} tokens one by one: next-token argmax agrees {agree}/{n}, max |Δlogit| {max_delta:.2}"
+        );
+    }
     Ok(())
+}
+
+/// Next-token logits at every position, fed one token at a time (the decode path).
+fn stepwise_logits(llm: &Llm, ids: &[u32]) -> anyhow::Result<Vec<Vec<f32>>> {
+    let mut cache = llm.new_cache();
+    let mut out = Vec::new();
+    for (pos, &id) in ids.iter().enumerate() {
+        let x = llm.embed(&Tensor::from_vec(vec![id], (1, 1), &Device::Cpu)?)?;
+        let h = llm.forward(&x, Some(&mut cache), pos)?;
+        out.push(llm.logits(&h)?.flatten_all()?.to_vec1()?);
+    }
+    Ok(out)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    (0..v.len()).fold(0, |b, i| if v[i] > v[b] { i } else { b })
 }
 
 fn run_train() -> anyhow::Result<()> {

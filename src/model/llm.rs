@@ -135,14 +135,14 @@ impl LlmConfig {
         if self.num_attention_heads == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
             return bad("zero-sized model".into());
         }
-        if self.num_attention_heads % self.kv_heads().max(1) != 0 || self.kv_heads() == 0 {
+        if self.kv_heads() == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(format!(
                 "{} attention heads are not a multiple of {} kv heads",
                 self.num_attention_heads,
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 || self.head_dim() == 0 {
+        if self.head_dim() == 0 || !self.head_dim().is_multiple_of(2) {
             return bad(format!("head_dim {} must be even", self.head_dim()));
         }
         if self.hidden_act != "silu" {

@@ -15,18 +15,24 @@ use candle_core::{DType, Device, Tensor};
 use super::llm::{Llm, LlmConfig, LlmError, Result};
 use super::llm_layers::{Attention, BaseWeight, Block, Linear, Mlp, RmsNorm, Rope};
 
+/// Rotary tables are built for at most this many positions (longer contexts are refused).
+const MAX_ROPE_POSITIONS: usize = 32_768;
+
 /// How GGUF weights are held in memory. See `benches/llm.rs` for the measured speeds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WeightMode {
     /// Keep the file's quantization and run candle's quantized kernels.
     Native,
-    /// Dequantize every weight to f32 at load (plain GEMM).
+    /// Dequantize every weight to f32 at load (plain GEMM): exactly the file's weights, the
+    /// same numerics LoRA training sees. The default.
+    #[default]
     F32,
     /// Re-quantize every matrix to Q8_0 at load (int8 kernels, 1/4 of f32 memory).
     Q8_0,
     /// Both f32 (for prefill) and Q8_0 (for decoding a few rows at a time); 1.25× f32 memory.
-    /// The fastest for inference (prefill as f32, decode as Q8_0): the default.
-    #[default]
+    /// The fastest (f32 prefill, ~1.5× faster decode), but the int8 weights *and* activations
+    /// shift logits enough to flip marginal greedy choices (SmolLM2-135M answers the France
+    /// question with "L'Étoile ..." instead of "Paris"), so it is opt-in.
     F32Q8,
 }
 
@@ -312,7 +318,7 @@ impl Llm {
         let final_norm = norm(expect("output_norm.weight", &[d])?)?;
         let rope = Rope::new(
             hd,
-            cfg.max_position_embeddings,
+            cfg.max_position_embeddings.min(MAX_ROPE_POSITIONS),
             cfg.rope_theta,
             DType::F32,
             device,
@@ -450,7 +456,7 @@ impl Llm {
             head: Linear::new(BaseWeight::Dense(head), None),
             rope: Rope::new(
                 hd,
-                cfg.max_position_embeddings,
+                cfg.max_position_embeddings.min(MAX_ROPE_POSITIONS),
                 cfg.rope_theta,
                 dtype,
                 device,
