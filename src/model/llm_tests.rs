@@ -346,6 +346,14 @@ fn greedy_generation_is_deterministic_and_stops() {
 // ---------------------------------------------------------------- config and GGUF
 
 #[test]
+fn llm_and_cache_can_move_to_a_worker_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Llm>();
+    send_sync::<super::llm::KvCache>();
+    send_sync::<LoraAdapter>();
+}
+
+#[test]
 fn config_reads_hf_json_and_rejects_what_it_cannot_run() {
     let cfg = tiny_config(true);
     assert!(cfg.qkv_bias());
@@ -516,6 +524,37 @@ fn gguf_llama_layout_loads_to_the_same_model() {
             logits.argmax(2).unwrap().to_vec2::<u32>().unwrap(),
             want_logits.argmax(2).unwrap().to_vec2::<u32>().unwrap(),
             "{mode:?}"
+        );
+    }
+    // One PEFT adapter means the same thing on the GGUF base (stored with permuted q/k rows)
+    // and on the HF base.
+    let cfg = LoraConfig::new(2, 4.0, &["q_proj", "k_proj", "v_proj"]);
+    let adapter = random_adapter(&reference, &cfg, 9);
+    let (mut from_gguf, _) = Llm::load_gguf(&f32_path, true, &CPU).unwrap();
+    let mut from_hf = reference.clone();
+    from_gguf.apply_lora(&adapter, false).unwrap();
+    from_hf.apply_lora(&adapter, false).unwrap();
+    let a = from_gguf
+        .forward(&from_gguf.embed(&e_ids).unwrap(), None, 0)
+        .unwrap();
+    let b = from_hf
+        .forward(&from_hf.embed(&e_ids).unwrap(), None, 0)
+        .unwrap();
+    assert!(
+        max_diff(&a, &b) < 1e-4,
+        "adapter on gguf vs hf base: {}",
+        max_diff(&a, &b)
+    );
+    assert!(
+        max_diff(&a, &want) > 1e-2,
+        "the adapter must change the output"
+    );
+    let exported = from_gguf.export_lora().unwrap();
+    for (k, t) in &adapter.tensors {
+        assert_eq!(
+            max_diff(t, &exported.tensors[k]),
+            0.0,
+            "exported {k} differs"
         );
     }
     let missing = Llm::load_gguf(&dir.path().join("nope.gguf"), true, &CPU).unwrap_err();
