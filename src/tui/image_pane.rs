@@ -8,7 +8,8 @@ use ratatui::style::{Color, Style};
 use ratatui::text::Line;
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
-use ratatui_image::picker::Picker;
+use ratatui_image::picker::{Picker, ProtocolType};
+use ratatui_image::protocol::halfblocks::Halfblocks;
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
@@ -130,25 +131,37 @@ impl ImagePane {
         let scale = (avail_w / iw as f32).min(avail_h / ih as f32);
         let pw = ((iw as f32 * scale).floor() as u32).max(1);
         let ph = ((ih as f32 * scale).floor() as u32).max(1);
-        let small = imageops::resize(img, pw, ph, imageops::FilterType::Triangle);
-        let tinted = draw_overlay(
-            &small,
-            &layers
-                .iter()
-                .map(|s| (s.mask.clone(), seg_colour(s.id), s.phrase.clone()))
-                .collect::<Vec<_>>(),
-            0.45,
-        );
-        let cells_w = (pw.div_ceil(fw as u32) as u16).min(area.width);
-        let cells_h = (ph.div_ceil(fh as u32) as u16).min(area.height);
-        let protocol = self
-            .picker
-            .new_protocol(
-                DynamicImage::ImageRgb8(tinted),
-                Size::new(cells_w, cells_h),
-                Resize::Fit(None),
-            )
-            .map_err(|e| e.to_string())?;
+        let layers: Vec<_> = layers
+            .iter()
+            .map(|s| (s.mask.clone(), seg_colour(s.id), s.phrase.clone()))
+            .collect();
+        let (protocol, rendered_w) = if self.picker.protocol_type() == ProtocolType::Halfblocks {
+            // Half-blocks show one colour per half cell: tint at exactly that resolution, so
+            // that mask outlines keep their colour, and hand it over without resampling.
+            let half_h = (fh / 2).max(1) as u32;
+            let lw = (pw / fw as u32).clamp(1, area.width as u32);
+            let lh = (ph / half_h).clamp(1, 2 * area.height as u32);
+            let low = imageops::resize(img, lw, lh, imageops::FilterType::Triangle);
+            let low = draw_overlay(&low, &layers, 0.45);
+            let cells = Size::new(lw as u16, lh.div_ceil(2) as u16);
+            let mut canvas = RgbImage::new(lw, 2 * cells.height as u32);
+            imageops::replace(&mut canvas, &low, 0, 0);
+            let hb = Halfblocks::new(DynamicImage::ImageRgb8(canvas), cells)
+                .map_err(|e| e.to_string())?;
+            (Protocol::Halfblocks(hb), lw * fw as u32)
+        } else {
+            let small = imageops::resize(img, pw, ph, imageops::FilterType::Triangle);
+            let tinted = draw_overlay(&small, &layers, 0.45);
+            let cells = Size::new(
+                (pw.div_ceil(fw as u32) as u16).min(area.width),
+                (ph.div_ceil(fh as u32) as u16).min(area.height),
+            );
+            let protocol = self
+                .picker
+                .new_protocol(DynamicImage::ImageRgb8(tinted), cells, Resize::Fit(None))
+                .map_err(|e| e.to_string())?;
+            (protocol, pw)
+        };
         let size = protocol.size();
         let placement = Placement {
             cells: Rect {
@@ -157,7 +170,7 @@ impl ImagePane {
                 width: size.width,
                 height: size.height,
             },
-            scale: pw as f32 / iw as f32,
+            scale: rendered_w as f32 / iw as f32,
             cell_px: (fw, fh),
         };
         Ok((protocol, placement))
