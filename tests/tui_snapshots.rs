@@ -292,3 +292,52 @@ fn wait_idle(app: &mut App) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+#[test]
+fn mouse_click_and_drag_on_the_image_set_the_region() {
+    use crossterm::event::{KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+    use dfa::analysis::RegionQuery;
+    let mouse = |kind, column, row| MouseEvent {
+        kind,
+        column,
+        row,
+        modifiers: KeyModifiers::NONE,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_image(dir.path(), 200);
+    render(&mut app, 80, 24);
+    let p = app.image_pane.placement.expect("the image was drawn");
+    let (x0, y0) = (p.cells.x, p.cells.y);
+    let (x1, y1) = (x0 + p.cells.width - 1, y0 + p.cells.height - 1);
+
+    app.on_mouse(mouse(
+        MouseEventKind::Down(MouseButton::Left),
+        x0 + 1,
+        y0 + 1,
+    ));
+    app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), x0 + 1, y0 + 1));
+    let Some(RegionQuery::Point([x, y])) = app.session.region.as_ref().map(|r| r.query.clone())
+    else {
+        panic!("a click sets a point")
+    };
+    assert!(x > 0.0 && x < 10.0 && y > 0.0 && y < 10.0, "{x},{y}");
+
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), x0, y0));
+    app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), x1, y1));
+    let Some(RegionQuery::Box(b)) = app.session.region.as_ref().map(|r| r.query.clone()) else {
+        panic!("a drag sets a box")
+    };
+    assert!(b[0] < 3.0 && b[1] < 3.0, "{b:?}");
+    assert!(
+        b[2] > 58.0 && b[2] <= 65.0 && b[3] > 74.0 && b[3] <= 81.0,
+        "{b:?}"
+    );
+
+    // A click outside the image changes nothing.
+    app.on_mouse(mouse(MouseEventKind::Down(MouseButton::Left), 70, 10));
+    app.on_mouse(mouse(MouseEventKind::Up(MouseButton::Left), 70, 10));
+    assert!(matches!(
+        app.session.region.as_ref().map(|r| &r.query),
+        Some(RegionQuery::Box(_))
+    ));
+}

@@ -100,6 +100,21 @@ impl Engine {
         }
     }
 
+    /// A compact description for title bars: "dfa-tiny (ready)", "m+adapter (loading…)".
+    pub fn short(&self) -> String {
+        let state = match &self.state {
+            State::Ready(_) => "ready",
+            State::Loading(_) => "loading…",
+            State::Failed(_) => "no model",
+        };
+        let mut name = self.model.as_deref().unwrap_or("dfa-tiny").to_string();
+        if let Some(a) = &self.adapter {
+            name.push('+');
+            name.push_str(a);
+        }
+        format!("{name} ({state})")
+    }
+
     /// A short description for status lines: "model default, adapter none (ready)".
     pub fn describe(&self) -> String {
         let state = match &self.state {

@@ -186,8 +186,12 @@ impl App {
                 Err(e) => answer.error = Some(e.clone()),
             }
         }
-        if let Err(e) = &end {
-            self.error(e.clone());
+        match &end {
+            Err(e) => self.error(e.clone()),
+            Ok(_) if self.turn.as_ref().is_some_and(RunningTurn::is_cancelled) => {
+                self.info("stopped; what was said so far is kept")
+            }
+            Ok(_) => {}
         }
         self.session.finish_turn(user, &end);
         self.turn = None;

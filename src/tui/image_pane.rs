@@ -166,7 +166,7 @@ impl ImagePane {
         let placement = Placement {
             cells: Rect {
                 x: (area.width.saturating_sub(size.width)) / 2,
-                y: 0,
+                y: (area.height.saturating_sub(size.height)) / 2,
                 width: size.width,
                 height: size.height,
             },

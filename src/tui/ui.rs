@@ -72,7 +72,7 @@ fn draw_title(frame: &mut Frame, area: Rect, app: &App) {
     let face = s.face.map_or("all".to_string(), |f| (f + 1).to_string());
     let mut text = format!(" dfa chat │ {image} │ region: {region} │ face: {face}");
     if let Some(e) = &app.engine {
-        text.push_str(&format!(" │ {}", e.describe()));
+        text.push_str(&format!(" │ {}", e.short()));
     }
     let style = Style::default().fg(Color::Black).bg(Color::Cyan);
     frame.render_widget(Paragraph::new(text).style(style), area);
