@@ -267,3 +267,68 @@ fn a_missing_script_is_one_clear_error() {
     assert!(err.starts_with("cannot read script"), "{err}");
     assert!(!err.contains('\n'));
 }
+
+/// The real binary, killed with SIGKILL mid-run and resumed: exactly one record per id.
+#[test]
+#[cfg(unix)]
+#[ignore = "needs `dfa batch` wired to the real engine (lead); run with --ignored"]
+fn real_binary_sigkill_then_resume() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/solvay-1927.png");
+    let script = dir.path().join("s.jsonl");
+    let ids: Vec<String> = (0..8).map(|i| format!("k{i}")).collect();
+    let lines: Vec<String> = ids
+        .iter()
+        .map(|id| serde_json::json!({"id": id, "image": image, "face": 1}).to_string())
+        .collect();
+    std::fs::write(&script, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out");
+    let results = out.join("results.jsonl");
+    let bin = env!("CARGO_BIN_EXE_dfa");
+    let mut child = Command::new(bin)
+        .args([
+            "batch",
+            script.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill as soon as the first result is on disk (a hang guard, not a speed check).
+    let start = Instant::now();
+    while std::fs::read_to_string(&results).map_or(0, |s| s.lines().count()) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "no result appeared"
+        );
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    let status = Command::new(bin)
+        .args([
+            "batch",
+            script.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--resume",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let got: Vec<String> = read_results(&out)
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    let unique: BTreeSet<_> = got.iter().cloned().collect();
+    assert_eq!(got.len(), ids.len(), "{got:?}");
+    assert_eq!(unique, ids.into_iter().collect());
+}

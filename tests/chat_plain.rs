@@ -139,3 +139,39 @@ fn real_verdict_has_no_masks() {
     );
     assert!(!out.contains("[1]"));
 }
+
+/// The real binary with piped stdin (plain mode is automatic when stdin is not a terminal).
+#[test]
+#[ignore = "needs `dfa chat` wired to the real engine (lead); run with --ignored"]
+fn real_binary_with_piped_stdin() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/solvay-1927.png");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dfa"))
+        .args(["chat", "--plain", image])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/face 1\nis this face manipulated?\n/frobnicate\n/quit\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("loaded "), "{stdout}");
+    let verdict = stdout
+        .lines()
+        .position(|l| l.starts_with("verdict: face 1: "))
+        .unwrap_or_else(|| panic!("no verdict line in\n{stdout}"));
+    assert!(stdout
+        .lines()
+        .nth(verdict + 1)
+        .is_some_and(|l| !l.is_empty()));
+    assert!(stdout.contains("error: unknown command /frobnicate"));
+    // One failed line: exit status 1 with a one-line message on stderr.
+    assert!(!out.status.success());
+}

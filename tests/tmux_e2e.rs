@@ -65,7 +65,17 @@ fn chat_in_tmux_loads_asks_and_quits() {
     let image = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/solvay-1927.png");
     let s = Session(format!("dfa-e2e-{}", std::process::id()));
     let status = Command::new("tmux")
-        .args(["new-session", "-d", "-s", &s.0, "-x", "100", "-y", "30"])
+        .args([
+            "-u",
+            "new-session",
+            "-d",
+            "-s",
+            &s.0,
+            "-x",
+            "100",
+            "-y",
+            "30",
+        ])
         .arg(format!("{bin} chat"))
         .status()
         .expect("tmux starts");
@@ -84,8 +94,10 @@ fn chat_in_tmux_loads_asks_and_quits() {
     // One face keeps the answer short.
     s.send_line("/face 1");
     s.send_line("is this face manipulated?");
-    let screen = s.wait_for("the verdict line", long, |sc| {
-        sc.lines().any(|l| l.starts_with("verdict: face 1: "))
+    // The verdict comes first; wait for the whole answer (the status line no longer says
+    // "answering…").
+    let screen = s.wait_for("the verdict line and the end of the answer", long, |sc| {
+        sc.lines().any(|l| l.starts_with("verdict: face 1: ")) && !sc.contains("answering")
     });
     assert!(!screen.contains("error:"), "{screen}");
 
@@ -94,8 +106,9 @@ fn chat_in_tmux_loads_asks_and_quits() {
         sc.contains("region: left eye")
     });
     s.send_line("what about this region?");
+    // Two answers in the transcript plus the verdict line, and nothing running any more.
     s.wait_for("a second answer", long, |sc| {
-        sc.matches("you ›").count() >= 2 && !sc.contains("answering…")
+        sc.matches("p(fake)=").count() >= 3 && !sc.contains("answering")
     });
 
     s.send_line("/quit");
