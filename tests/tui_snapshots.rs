@@ -263,10 +263,12 @@ fn worker_turn_streams_and_esc_stops_it() {
     app.engine = Some(Engine::ready(slow, loader));
     app.submit_line("/ask again");
     let start = Instant::now();
-    while !app
-        .current_answer()
-        .is_some_and(|a| a.faces.first().is_some_and(|f| !f.pieces.is_empty()))
-    {
+    let has_text = |app: &App| {
+        app.current_answer()
+            .and_then(|a| a.faces.first())
+            .is_some_and(|f| !f.pieces.is_empty())
+    };
+    while !has_text(&app) {
         app.pump();
         assert!(start.elapsed() < Duration::from_secs(30), "no text arrived");
         std::thread::sleep(Duration::from_millis(1));
@@ -340,4 +342,23 @@ fn mouse_click_and_drag_on_the_image_set_the_region() {
         app.session.region.as_ref().map(|r| &r.query),
         Some(RegionQuery::Box(_))
     ));
+}
+
+#[test]
+fn a_new_image_drops_the_old_masks_and_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = app_with_image(dir.path(), 200);
+    feed_turn(&mut app, None, None);
+    assert_eq!(app.visible_segments().len(), 2);
+    let other = dir.path().join("other.png");
+    face_image(30, 30, 10).save(&other).unwrap();
+    app.submit_line(&format!("/image {}", other.display()));
+    assert!(app.visible_segments().is_empty());
+    let t = render(&mut app, 80, 24);
+    let buf = t.backend().buffer();
+    assert!(find(buf, "verdict: — (no analysis yet)").is_some());
+    assert!(find(buf, "no masks").is_some());
+    // The old conversation stays readable above the new image's line.
+    assert!(find(buf, "the left eye [1]").is_some());
+    assert!(find(buf, "── loaded").is_some());
 }

@@ -22,6 +22,8 @@ pub enum Entry {
     User(String),
     Answer(Answer),
     Info(String),
+    /// Another image was loaded (answers before it are about the old one).
+    Image(String),
 }
 
 /// The one-line status under the verdict line.
@@ -102,7 +104,13 @@ impl App {
         if self.busy() && blocked {
             return self.error("an answer is still coming: Esc stops it");
         }
+        let generation = self.session.image_generation;
         match self.session.apply(cmd) {
+            Ok(Outcome::Info(s)) if self.session.image_generation != generation => {
+                self.entries.push(Entry::Image(s.clone()));
+                self.scroll = 0;
+                self.info(s);
+            }
             Ok(outcome) => self.handle_outcome(outcome),
             Err(e) => self.error(e.to_string()),
         }
@@ -156,12 +164,21 @@ impl App {
         self.scroll = 0;
     }
 
-    /// The answer being written (or the last one).
+    /// The answer being written (or the last one), if it is about the current image.
     pub fn current_answer(&self) -> Option<&Answer> {
-        self.entries.iter().rev().find_map(|e| match e {
-            Entry::Answer(a) => Some(a),
-            _ => None,
-        })
+        self.answers_about_this_image().next()
+    }
+
+    /// The answers about the current image, newest first.
+    pub fn answers_about_this_image(&self) -> impl Iterator<Item = &Answer> {
+        self.entries
+            .iter()
+            .rev()
+            .take_while(|e| !matches!(e, Entry::Image(_)))
+            .filter_map(|e| match e {
+                Entry::Answer(a) => Some(a),
+                _ => None,
+            })
     }
 
     fn current_answer_mut(&mut self) -> Option<&mut Answer> {

@@ -173,6 +173,10 @@ fn entry_spans(entry: &Entry) -> Vec<Span<'static>> {
             Span::raw(text.clone()),
         ],
         Entry::Info(text) => vec![Span::styled(text.clone(), DIM)],
+        Entry::Image(text) => vec![Span::styled(
+            format!("── {text}"),
+            Style::default().fg(Color::Cyan),
+        )],
         Entry::Answer(a) => answer_spans(a),
     }
 }
@@ -271,13 +275,7 @@ fn draw_transcript(frame: &mut Frame, area: Rect, app: &mut App) {
 
 fn draw_verdict(frame: &mut Frame, area: Rect, app: &App) {
     let answer = app
-        .entries
-        .iter()
-        .rev()
-        .filter_map(|e| match e {
-            Entry::Answer(a) => Some(a),
-            _ => None,
-        })
+        .answers_about_this_image()
         .find(|a| a.faces.iter().any(|f| f.verdict.is_some()));
     let mut spans = vec![Span::styled(
         "verdict: ",
