@@ -1,3 +1,56 @@
-fn main() {
-    println!("dfa {}", env!("CARGO_PKG_VERSION"));
+//! The `dfa` binary. See `dfa --help` and README.md.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dfa::cli;
+
+/// dfa — explainable deepfake analysis of face photos: verdict, grounded explanation, masks.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse one image: verdict, explanation with numbered phrases, one mask per phrase.
+    Explain(cli::explain::ExplainArgs),
+    /// Show the facial concept tree (FICT) on each face: overlay PNG, areas, or the tree itself.
+    Regions(cli::regions::RegionsArgs),
+    /// Make grounded forgery data from real faces (pixel-aligned edits, masks, annotations).
+    Forge(cli::forge::ForgeArgs),
+    /// Train dfa-tiny from forge data on the CPU; resumable.
+    Train(cli::train::TrainArgs),
+}
+
+fn main() -> ExitCode {
+    // candle re-reads /proc/cpuinfo on every op when RAYON_NUM_THREADS is unset (STACK.md).
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Explain(a) => cli::explain::run(a),
+        Command::Regions(a) => cli::regions::run(a),
+        Command::Forge(a) => cli::forge::run(a),
+        Command::Train(a) => cli::train::run(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line: drop any backtrace candle attached to its error text.
+            let full = format!("{e:#}");
+            let msg = full
+                .lines()
+                .take_while(|l| !l.trim_start().starts_with("0: "))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            eprintln!("error: {msg}");
+            ExitCode::from(cli::exit_code(&e))
+        }
+    }
 }

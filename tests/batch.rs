@@ -150,7 +150,7 @@ fn fifty_lines_with_five_broken_give_45_results_and_5_errors() {
     assert_eq!(good["schema"], "dfa.report/1");
     assert_eq!(good["faces"][0]["verdict"], "fake");
     assert_eq!(good["faces"][0]["segments"][1]["phrase"], "the mouth");
-    assert!(good["image"]
+    assert!(good["image"]["path"]
         .as_str()
         .unwrap()
         .ends_with("scripts/img/fake.png"));

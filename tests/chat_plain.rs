@@ -83,7 +83,8 @@ fn piped_session_prints_verdict_then_marked_explanation() {
     );
     assert_eq!(exported["conversation"].as_array().unwrap().len(), 2);
     let md = std::fs::read_to_string(save.join("report.md")).unwrap();
-    assert!(md.contains("**Verdict: fake**"));
+    assert!(md.contains("— fake (P(fake) = 0.86)"), "{md}");
+    assert!(md.contains("## Conversation") && md.contains("[png](face1-mask1.png)"));
     assert!(save.join("overlay.png").exists());
     assert!(save.join("face1-mask1.png").exists());
 }

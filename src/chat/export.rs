@@ -1,10 +1,7 @@
 //! Writing results out: the report JSON (one batch line, `/export json`) and the Markdown
 //! report with overlay and mask PNGs (`/save`, `batch --artifacts`).
 //!
-//! TEMPORARY: `report_json` and `markdown` below are minimal private stand-ins for
-//! `crate::report::json::report_json` (schema "dfa.report/1") and `crate::report::markdown`,
-//! which the lead is writing. Every caller goes through the two functions here, so swapping is
-//! a two-line change.
+//! The report itself comes from `crate::report::{json, markdown, overlay}`.
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +9,8 @@ use image::RgbImage;
 use serde_json::{json, Value};
 
 use crate::analysis::{AnalysisResult, Turn};
-use crate::chat::palette::{draw_overlay, seg_colour};
+use crate::chat::palette::seg_colour;
+use crate::report::overlay::draw_overlay;
 
 /// Errors while writing a report; one line each.
 #[derive(Debug, thiserror::Error)]
@@ -28,94 +26,24 @@ fn write_err(path: &Path, e: impl std::fmt::Display) -> ExportError {
     }
 }
 
-/// The report JSON of a result. TEMPORARY minimal serializer (see module doc).
+/// The report JSON of a result (schema "dfa.report/1").
 pub fn report_json(result: &AnalysisResult) -> Value {
-    let faces: Vec<Value> = result
-        .faces
-        .iter()
-        .map(|f| {
-            let segments: Vec<Value> = f
-                .segments
-                .iter()
-                .map(|s| {
-                    json!({
-                        "id": s.id,
-                        "phrase": s.phrase,
-                        "region": s.region,
-                        "bbox": s.bbox,
-                        "area": s.area_px,
-                        "rle": crate::report::rle::encode(&s.mask),
-                        "consistent": s.consistent,
-                    })
-                })
-                .collect();
-            json!({
-                "face_id": f.face_id,
-                "bbox": f.bbox,
-                "verdict": f.verdict,
-                "p_fake": f.p_fake,
-                "forgery_type": f.forgery_type,
-                "type_probs": f.type_probs,
-                "explanation": f.explanation,
-                "explanation_raw": f.explanation_raw,
-                "segments": segments,
-            })
-        })
-        .collect();
-    json!({
-        "schema": "dfa.report/1",
-        "image": result.image_path,
-        "width": result.width,
-        "height": result.height,
-        "faces": faces,
-        "warnings": result.warnings,
-        "provenance": result.provenance,
-    })
+    crate::report::json::report_json(result)
 }
 
-/// A Markdown report. TEMPORARY minimal stand-in for `crate::report::markdown`.
-fn markdown(
-    result: &AnalysisResult,
-    history: &[Turn],
-    overlay: &str,
-    masks: &[(String, String)],
-) -> String {
-    let mut md = format!("# dfa report: {}\n\n", result.image_path);
-    md.push_str(&format!("![overlay]({overlay})\n\n"));
-    for f in &result.faces {
-        md.push_str(&format!(
-            "## Face {}\n\n**Verdict: {}** (p(fake) = {:.2}{})\n\n{}\n\n",
-            f.face_id + 1,
-            f.verdict.as_str(),
-            f.p_fake,
-            f.forgery_type
-                .as_ref()
-                .map(|t| format!(", type: {t}"))
-                .unwrap_or_default(),
-            f.explanation
-        ));
-        if !f.segments.is_empty() {
-            md.push_str("| # | phrase | region | area (px) | mask |\n|---|---|---|---|---|\n");
-            for s in &f.segments {
-                let file = masks
-                    .iter()
-                    .find(|(k, _)| *k == mask_key(f.face_id, s.id))
-                    .map(|(_, v)| format!("[png]({v})"))
-                    .unwrap_or_default();
-                md.push_str(&format!(
-                    "| {} | {} | {} | {} | {} |\n",
-                    s.id,
-                    s.phrase,
-                    s.region.as_deref().unwrap_or("-"),
-                    s.area_px,
-                    file
-                ));
-            }
-            md.push('\n');
-        }
-    }
+/// The Markdown report, the conversation appended.
+fn markdown(result: &AnalysisResult, history: &[Turn], masks: &[(String, String)]) -> String {
+    let mask_file = |face_id: usize, seg_id: usize| {
+        let key = mask_key(face_id, seg_id);
+        masks
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    };
+    let mut md = crate::report::markdown::report_markdown(result, &mask_file);
+    md.push_str("\n![overlay](overlay.png)\n");
     if !history.is_empty() {
-        md.push_str("## Conversation\n\n");
+        md.push_str("\n## Conversation\n\n");
         for t in history {
             md.push_str(&format!(
                 "**You:** {}\n\n**dfa:** {}\n\n",
@@ -123,31 +51,7 @@ fn markdown(
             ));
         }
     }
-    for w in &result.warnings {
-        md.push_str(&format!("> warning: {w}\n\n"));
-    }
-    let p = &result.provenance;
-    md.push_str(&format!(
-        "---\nmodel {} ({}), adapter {}, {} on {}, seed {}, prompt {}, dfa {}{}\n",
-        p.model,
-        short(&p.model_sha256),
-        p.adapter.as_deref().unwrap_or("none"),
-        p.dtype,
-        p.device,
-        p.seed,
-        p.prompt_id,
-        p.dfa_version,
-        if p.trained {
-            ""
-        } else {
-            " — UNTRAINED heads: masks are not findings"
-        }
-    ));
     md
-}
-
-fn short(hash: &str) -> &str {
-    &hash[..hash.len().min(12)]
 }
 
 fn mask_key(face_id: usize, seg_id: usize) -> String {
@@ -205,7 +109,7 @@ pub fn save_report(
 ) -> Result<PathBuf, ExportError> {
     let masks = write_pngs(dir, image, result)?;
     let md_path = dir.join("report.md");
-    std::fs::write(&md_path, markdown(result, history, "overlay.png", &masks))
+    std::fs::write(&md_path, markdown(result, history, &masks))
         .map_err(|e| write_err(&md_path, e))?;
     Ok(md_path)
 }

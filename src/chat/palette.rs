@@ -1,43 +1,25 @@
-//! Mask colours and overlay drawing for the chat front ends.
-//!
-//! TEMPORARY: `crate::report::overlay::{PALETTE, draw_overlay}` is being written by the FICT
-//! helper with the same names and signatures; once it lands, this file re-exports it instead.
+//! Mask colours for the chat front ends (the shared [`PALETTE`] of `crate::report::overlay`)
+//! and a label-free tint for the TUI's small image pane.
 
 use image::{GrayImage, RgbImage};
 
-/// Twelve distinct mask colours (Okabe–Ito-like, colour-blind aware). TEMPORARY copy.
-pub const PALETTE: [[u8; 3]; 12] = [
-    [230, 159, 0],
-    [86, 180, 233],
-    [0, 158, 115],
-    [240, 228, 66],
-    [0, 114, 178],
-    [213, 94, 0],
-    [204, 121, 167],
-    [255, 255, 255],
-    [170, 68, 153],
-    [68, 170, 153],
-    [221, 204, 119],
-    [136, 34, 85],
-];
+pub use crate::report::overlay::PALETTE;
 
 /// The colour of the mask numbered `seg_id` (1-based).
 pub fn seg_colour(seg_id: usize) -> [u8; 3] {
     PALETTE[seg_id.saturating_sub(1) % PALETTE.len()]
 }
 
-/// Tint every layer's mask (pixels > 127) over the image with `alpha`, and draw its outline at
-/// full colour. Masks of another size than the image are sampled nearest-neighbour.
-/// TEMPORARY stand-in for `crate::report::overlay::draw_overlay` (same signature; no labels).
-pub fn draw_overlay(
-    img: &RgbImage,
-    layers: &[(GrayImage, [u8; 3], String)],
-    alpha: f32,
-) -> RgbImage {
+/// Tint every layer's mask (pixels > 127) over the image with `alpha` and draw its outline at
+/// full colour, without number labels: the TUI draws at a few dozen pixels a side, where
+/// labels would hide the mask (the legend carries the numbers). Masks of another size than
+/// the image are sampled nearest-neighbour. Full-size overlays use
+/// `crate::report::overlay::draw_overlay`.
+pub fn tint_masks(img: &RgbImage, layers: &[(GrayImage, [u8; 3])], alpha: f32) -> RgbImage {
     let (w, h) = img.dimensions();
     let mut out = img.clone();
     let alpha = alpha.clamp(0.0, 1.0);
-    for (mask, colour, _label) in layers {
+    for (mask, colour) in layers {
         let (mw, mh) = mask.dimensions();
         if mw == 0 || mh == 0 {
             continue;
@@ -72,15 +54,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tints_only_inside_the_mask() {
+    fn tints_only_inside_the_mask_at_any_scale() {
         let img = RgbImage::from_pixel(20, 20, image::Rgb([0, 0, 0]));
-        let mut mask = GrayImage::new(20, 20);
-        for y in 5..15 {
-            for x in 5..15 {
+        // A mask at twice the image size: sampled down.
+        let mut mask = GrayImage::new(40, 40);
+        for y in 10..30 {
+            for x in 10..30 {
                 mask.put_pixel(x, y, image::Luma([255]));
             }
         }
-        let out = draw_overlay(&img, &[(mask, [200, 100, 0], "x".into())], 0.5);
+        let out = tint_masks(&img, &[(mask, [200, 100, 0])], 0.5);
         assert_eq!(out.get_pixel(0, 0).0, [0, 0, 0]);
         assert_eq!(out.get_pixel(5, 5).0, [200, 100, 0]); // outline
         assert_eq!(out.get_pixel(10, 10).0, [100, 50, 0]); // tinted inside

@@ -14,7 +14,7 @@ use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
 use crate::analysis::SegmentResult;
-use crate::chat::palette::{draw_overlay, seg_colour};
+use crate::chat::palette::{seg_colour, tint_masks};
 
 /// Where the image was drawn: its cells and the pixels-per-image-pixel scale.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -133,7 +133,7 @@ impl ImagePane {
         let ph = ((ih as f32 * scale).floor() as u32).max(1);
         let layers: Vec<_> = layers
             .iter()
-            .map(|s| (s.mask.clone(), seg_colour(s.id), s.phrase.clone()))
+            .map(|s| (s.mask.clone(), seg_colour(s.id)))
             .collect();
         let (protocol, rendered_w) = if self.picker.protocol_type() == ProtocolType::Halfblocks {
             // Half-blocks show one colour per half cell: tint at exactly that resolution, so
@@ -142,7 +142,7 @@ impl ImagePane {
             let lw = (pw / fw as u32).clamp(1, area.width as u32);
             let lh = (ph / half_h).clamp(1, 2 * area.height as u32);
             let low = imageops::resize(img, lw, lh, imageops::FilterType::Triangle);
-            let low = draw_overlay(&low, &layers, 0.45);
+            let low = tint_masks(&low, &layers, 0.45);
             let cells = Size::new(lw as u16, lh.div_ceil(2) as u16);
             let mut canvas = RgbImage::new(lw, 2 * cells.height as u32);
             imageops::replace(&mut canvas, &low, 0, 0);
@@ -151,7 +151,7 @@ impl ImagePane {
             (Protocol::Halfblocks(hb), lw * fw as u32)
         } else {
             let small = imageops::resize(img, pw, ph, imageops::FilterType::Triangle);
-            let tinted = draw_overlay(&small, &layers, 0.45);
+            let tinted = tint_masks(&small, &layers, 0.45);
             let cells = Size::new(
                 (pw.div_ceil(fw as u32) as u16).min(area.width),
                 (ph.div_ceil(fh as u32) as u16).min(area.height),
