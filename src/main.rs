@@ -23,6 +23,8 @@ enum Command {
     Forge(cli::forge::ForgeArgs),
     /// Train dfa-tiny from forge data on the CPU; resumable.
     Train(cli::train::TrainArgs),
+    /// Score a model (and baselines) on a labelled dataset: metrics.json, metrics.md, plots.
+    Eval(cli::eval::EvalArgs),
 }
 
 fn main() -> ExitCode {
@@ -36,6 +38,7 @@ fn main() -> ExitCode {
         Command::Regions(a) => cli::regions::run(a),
         Command::Forge(a) => cli::forge::run(a),
         Command::Train(a) => cli::train::run(a),
+        Command::Eval(a) => cli::eval::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

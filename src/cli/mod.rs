@@ -5,6 +5,7 @@
 
 pub mod batch;
 pub mod chat;
+pub mod eval;
 pub mod explain;
 pub mod forge;
 pub mod regions;

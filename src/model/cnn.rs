@@ -19,6 +19,13 @@ pub struct CnnConfig {
     /// The LLM sees `token_grid`² spatial tokens plus one global token.
     #[serde(default = "default_token_grid")]
     pub token_grid: usize,
+    /// Input channels: 3 (RGB) or 6 (RGB + high-pass residual, see `ImageConfig::highpass`).
+    #[serde(default = "default_in_channels")]
+    pub in_channels: usize,
+}
+
+fn default_in_channels() -> usize {
+    3
 }
 
 fn default_widths() -> [usize; 4] {
@@ -33,7 +40,7 @@ fn default_token_grid() -> usize {
 
 impl Default for CnnConfig {
     fn default() -> Self {
-        Self { widths: default_widths(), pixel_dim: default_pixel_dim(), token_grid: default_token_grid() }
+        Self { widths: default_widths(), pixel_dim: default_pixel_dim(), token_grid: default_token_grid(), in_channels: default_in_channels() }
     }
 }
 
@@ -104,7 +111,7 @@ impl DfaCnn {
         let lat = |c: usize, name: &str| conv2d(c, p, 1, Default::default(), vb.pp(name));
         Ok(Self {
             cfg: cfg.clone(),
-            stem: ConvNorm::new(3, w[0], 3, 2, true, vb.pp("stem"))?,
+            stem: ConvNorm::new(cfg.in_channels, w[0], 3, 2, true, vb.pp("stem"))?,
             stages: [
                 Stage::new(w[0], w[1], vb.pp("stage1"))?,
                 Stage::new(w[1], w[2], vb.pp("stage2"))?,
@@ -132,12 +139,25 @@ impl DfaCnn {
         let p2 = (self.lateral[1].forward(&s2)? + p3)?.upsample_nearest2d(h1, w1)?;
         let pixels = self.smooth.forward(&(self.lateral[0].forward(&s1)? + p2)?)?;
         // LLM tokens: a g×g grid of the 1/16 map plus one global token.
-        let (b, c, h3, w3) = s3.dims4()?;
+        let (b, c, _, _) = s3.dims4()?;
         let g = self.cfg.token_grid;
-        let grid = s3.avg_pool2d((h3 / g, w3 / g))?; // (b, c, g, g)
-        let spatial = grid.flatten_from(2)?.transpose(1, 2)?; // (b, g*g, c)
+        let spatial = adaptive_avg_tokens(&s3, g)?; // (b, g*g, c)
         let pooled = s3.flatten_from(2)?.mean(D::Minus1)?; // (b, c)
         let tokens = Tensor::cat(&[spatial, pooled.reshape((b, 1, c))?], 1)?;
         Ok(VisionFeatures { tokens, pixels, pooled })
     }
+}
+
+/// Average (b, c, h, w) over a g×g grid of (possibly uneven) cells → (b, g*g, c) tokens.
+pub fn adaptive_avg_tokens(x: &Tensor, g: usize) -> Result<Tensor> {
+    let (_, _, h, w) = x.dims4()?;
+    let mut cells = Vec::with_capacity(g * g);
+    for i in 0..g {
+        let (y0, y1) = (i * h / g, ((i + 1) * h).div_ceil(g));
+        for j in 0..g {
+            let (x0, x1) = (j * w / g, ((j + 1) * w).div_ceil(g));
+            cells.push(x.narrow(2, y0, y1 - y0)?.narrow(3, x0, x1 - x0)?.mean_keepdim(2)?.mean_keepdim(3)?.flatten_from(1)?);
+        }
+    }
+    Tensor::stack(&cells, 1)
 }

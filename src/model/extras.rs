@@ -140,7 +140,7 @@ mod tests {
     fn save_load_round_trip_and_manifest_checks() {
         let dev = Device::Cpu;
         let vm = candle_nn::VarMap::new();
-        let vision = VisionConfig::DfaCnn(CnnConfig { widths: [8, 8, 16, 16], pixel_dim: 8, token_grid: 2 });
+        let vision = VisionConfig::DfaCnn(CnnConfig { widths: [8, 8, 16, 16], pixel_dim: 8, token_grid: 2, in_channels: 3 });
         Parts::new(&vision, &dims(), VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev)).unwrap();
         let tensors: HashMap<String, Tensor> = vm.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
         let m = Manifest { format: String::new(), vision: vision.clone(), dims: dims(), concepts: vec![], shapes: BTreeMap::new() };

@@ -8,6 +8,18 @@
 //! ([`Llm::load_gguf`], see `llm_load.rs`) or an HF safetensors directory
 //! ([`Llm::load_safetensors`]); both end up in the HF layout (GGUF q/k rows are un-permuted at
 //! load), so one RoPE path and one LoRA layout serve both.
+//!
+//! ```ignore
+//! let (mut llm, meta) = Llm::load_gguf(path, true, &Device::Cpu)?;
+//! let mut tok = tokenizer_from_gguf(&meta)?;
+//! let ids = add_dfa_tokens(&mut tok)?;                    // [SEG] <p> </p> <image> <region>
+//! llm.append_token_rows(&rows)?;                          // (5, hidden), or set_extra_rows(var)
+//! let embeds = Tensor::cat(&[&llm.embed(&text_ids)?, &image_embeds], 1)?;
+//! let mut cache = llm.new_cache();
+//! let hidden = llm.forward(&embeds, Some(&mut cache), 0)?; // (b, t, hidden), final-normed
+//! let logits = llm.logits(&hidden.narrow(1, t - 1, 1)?)?;
+//! // training: llm.add_trainable_lora(&cfg, &varmap)?; llm.forward_train(&embeds)? ...
+//! ```
 
 use candle_core::{DType, Device, Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -135,14 +147,14 @@ impl LlmConfig {
         if self.num_attention_heads == 0 || self.hidden_size == 0 || self.num_hidden_layers == 0 {
             return bad("zero-sized model".into());
         }
-        if self.num_attention_heads % self.kv_heads().max(1) != 0 || self.kv_heads() == 0 {
+        if self.kv_heads() == 0 || !self.num_attention_heads.is_multiple_of(self.kv_heads()) {
             return bad(format!(
                 "{} attention heads are not a multiple of {} kv heads",
                 self.num_attention_heads,
                 self.kv_heads()
             ));
         }
-        if self.head_dim() % 2 != 0 || self.head_dim() == 0 {
+        if self.head_dim() == 0 || !self.head_dim().is_multiple_of(2) {
             return bad(format!("head_dim {} must be even", self.head_dim()));
         }
         if self.hidden_act != "silu" {
@@ -339,7 +351,9 @@ impl Llm {
 
     /// Training forward: no cache, full causal attention, only ops with a backward, so
     /// gradients reach LoRA branches, added token rows and `embeds`; frozen base weights get
-    /// none. Same result as [`Llm::forward`] at `pos = 0`.
+    /// none (their matmuls skip the weight gradient). Same result as [`Llm::forward`] at
+    /// `pos = 0`. Train on an f32-held base: a quantized weight is dequantized on every call.
+    /// Padding is not masked, so pad batches on the right.
     pub fn forward_train(&self, embeds: &Tensor) -> Result<Tensor> {
         self.run(embeds, None, 0, true)
     }

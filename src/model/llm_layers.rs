@@ -26,13 +26,19 @@ pub(crate) enum BaseWeight {
     Dense(Tensor),
     /// A GGUF quantized tensor run with candle's quantized matmul kernels.
     Quant(Arc<QTensor>),
+    /// Both: the dense copy for many rows at once (prefill, training), the quantized one for
+    /// a few rows (decoding), where int8 matvec beats f32.
+    Hybrid { dense: Tensor, quant: Arc<QTensor> },
 }
+
+/// Inputs with fewer rows than this use the quantized half of a [`BaseWeight::Hybrid`].
+const HYBRID_MAX_QUANT_ROWS: usize = 4;
 
 impl BaseWeight {
     /// `(out, in)`.
     pub(crate) fn dims(&self) -> Result<(usize, usize)> {
         match self {
-            Self::Dense(w) => w.dims2(),
+            Self::Dense(w) | Self::Hybrid { dense: w, .. } => w.dims2(),
             Self::Quant(q) => q.shape().dims2(),
         }
     }
@@ -40,7 +46,7 @@ impl BaseWeight {
     /// The weight as a dense tensor of `dtype`.
     pub(crate) fn dense(&self, device: &Device, dtype: DType) -> Result<Tensor> {
         match self {
-            Self::Dense(w) => w.to_dtype(dtype),
+            Self::Dense(w) | Self::Hybrid { dense: w, .. } => w.to_dtype(dtype),
             Self::Quant(q) => q.dequantize(device)?.to_dtype(dtype),
         }
     }
@@ -86,9 +92,15 @@ impl Linear {
 
     pub(crate) fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let train = differentiable(x, train);
+        let rows = x.elem_count() / x.dim(candle_core::D::Minus1)?.max(1);
         let mut y = match &self.base {
-            BaseWeight::Dense(w) if train => frozen_linear(x, w)?,
-            BaseWeight::Dense(w) => matmul_t(x, w)?,
+            BaseWeight::Dense(w) | BaseWeight::Hybrid { dense: w, .. } if train => {
+                frozen_linear(x, w)?
+            }
+            BaseWeight::Hybrid { quant, .. } if rows < HYBRID_MAX_QUANT_ROWS => {
+                QMatMul::QTensor(quant.clone()).forward(x)?
+            }
+            BaseWeight::Dense(w) | BaseWeight::Hybrid { dense: w, .. } => matmul_t(x, w)?,
             BaseWeight::Quant(q) if train => frozen_linear(x, &q.dequantize(x.device())?)?,
             BaseWeight::Quant(q) => QMatMul::QTensor(q.clone()).forward(x)?,
         };

@@ -14,6 +14,9 @@ use super::sampling::Sampler;
 
 const CPU: Device = Device::Cpu;
 
+/// HF-named weights as plain values and shapes.
+type Weights = HashMap<String, (Vec<f32>, Vec<usize>)>;
+
 fn tiny_config(qwen2: bool) -> LlmConfig {
     serde_json::from_value(serde_json::json!({
         "model_type": if qwen2 { "qwen2" } else { "llama" },
@@ -26,7 +29,7 @@ fn tiny_config(qwen2: bool) -> LlmConfig {
 }
 
 /// Random HF-named weights for `cfg` (plain Vec<f32> per name, with its shape).
-fn tiny_weights(cfg: &LlmConfig, seed: u64) -> HashMap<String, (Vec<f32>, Vec<usize>)> {
+fn tiny_weights(cfg: &LlmConfig, seed: u64) -> Weights {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut w = HashMap::new();
     let mut put = |name: String, shape: Vec<usize>, scale: f32, offset: f32| {
@@ -63,7 +66,7 @@ fn tiny_weights(cfg: &LlmConfig, seed: u64) -> HashMap<String, (Vec<f32>, Vec<us
     w
 }
 
-fn to_tensors(w: &HashMap<String, (Vec<f32>, Vec<usize>)>) -> HashMap<String, Tensor> {
+fn to_tensors(w: &Weights) -> HashMap<String, Tensor> {
     w.iter()
         .map(|(k, (v, s))| {
             (
@@ -74,7 +77,7 @@ fn to_tensors(w: &HashMap<String, (Vec<f32>, Vec<usize>)>) -> HashMap<String, Te
         .collect()
 }
 
-fn tiny_model(qwen2: bool, dtype: DType) -> (Llm, HashMap<String, (Vec<f32>, Vec<usize>)>) {
+fn tiny_model(qwen2: bool, dtype: DType) -> (Llm, Weights) {
     let cfg = tiny_config(qwen2);
     let w = tiny_weights(&cfg, if qwen2 { 11 } else { 7 });
     (
@@ -130,11 +133,7 @@ fn rotate(v: &mut [f32], hd: usize, p: usize, theta: f64) {
 }
 
 /// Hidden states after the final norm for one sequence, written with plain loops.
-fn naive_forward(
-    cfg: &LlmConfig,
-    w: &HashMap<String, (Vec<f32>, Vec<usize>)>,
-    ids: &[u32],
-) -> Vec<Vec<f32>> {
+fn naive_forward(cfg: &LlmConfig, w: &Weights, ids: &[u32]) -> Vec<Vec<f32>> {
     let (d, hd) = (cfg.hidden_size, cfg.head_dim());
     let (nh, nkv) = (cfg.num_attention_heads, cfg.kv_heads());
     let emb = &w["model.embed_tokens.weight"].0;
@@ -347,6 +346,14 @@ fn greedy_generation_is_deterministic_and_stops() {
 // ---------------------------------------------------------------- config and GGUF
 
 #[test]
+fn llm_and_cache_can_move_to_a_worker_thread() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Llm>();
+    send_sync::<super::llm::KvCache>();
+    send_sync::<LoraAdapter>();
+}
+
+#[test]
 fn config_reads_hf_json_and_rejects_what_it_cannot_run() {
     let cfg = tiny_config(true);
     assert!(cfg.qkv_bias());
@@ -358,6 +365,40 @@ fn config_reads_hf_json_and_rejects_what_it_cannot_run() {
     let mut odd = tiny_config(false);
     odd.num_key_value_heads = Some(3);
     assert!(odd.validate().is_err());
+}
+
+#[test]
+fn safetensors_directory_loads_f32_and_bf16_files() {
+    let (reference, w) = tiny_model(true, DType::F32);
+    let e_ids = ids_tensor(&[&[1, 2, 3, 4]]);
+    let want = reference
+        .forward(&reference.embed(&e_ids).unwrap(), None, 0)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg_json = serde_json::to_string(reference.config()).unwrap();
+    std::fs::write(dir.path().join("config.json"), cfg_json).unwrap();
+    for (file_dtype, tol) in [(DType::F32, 1e-5), (DType::BF16, 0.1)] {
+        let tensors: HashMap<String, Tensor> = to_tensors(&w)
+            .into_iter()
+            .map(|(k, t)| (k, t.to_dtype(file_dtype).unwrap()))
+            .collect();
+        candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+        let llm = Llm::load_safetensors(dir.path(), DType::F32, &CPU).unwrap();
+        let got = llm.forward(&llm.embed(&e_ids).unwrap(), None, 0).unwrap();
+        assert!(
+            max_diff(&got, &want) < tol,
+            "{file_dtype:?}: {}",
+            max_diff(&got, &want)
+        );
+    }
+    // A missing weight is named.
+    let mut partial = to_tensors(&w);
+    partial.remove("model.layers.1.mlp.up_proj.weight");
+    candle_core::safetensors::save(&partial, dir.path().join("model.safetensors")).unwrap();
+    let err = Llm::load_safetensors(dir.path(), DType::F32, &CPU)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("model.layers.1.mlp.up_proj.weight"), "{err}");
 }
 
 /// llama.cpp's q/k row permutation (the inverse of what the loader undoes).
@@ -375,12 +416,7 @@ fn permute_for_gguf(v: &[f32], rows: usize, cols: usize, heads: usize) -> Vec<f3
     out
 }
 
-fn write_tiny_gguf(
-    path: &std::path::Path,
-    cfg: &LlmConfig,
-    w: &HashMap<String, (Vec<f32>, Vec<usize>)>,
-    qtype: GgmlDType,
-) {
+fn write_tiny_gguf(path: &std::path::Path, cfg: &LlmConfig, w: &Weights, qtype: GgmlDType) {
     use gguf_file::Value as V;
     let mut tensors: Vec<(String, QTensor)> = Vec::new();
     let mut add = |name: String, v: Vec<f32>, shape: &[usize]| {
@@ -469,7 +505,12 @@ fn gguf_llama_layout_loads_to_the_same_model() {
     // Q8_0 weights, through the quantized kernels and dequantized: close to the f32 model.
     let q8_path = dir.path().join("tiny-q8.gguf");
     write_tiny_gguf(&q8_path, reference.config(), &w, GgmlDType::Q8_0);
-    for mode in [WeightMode::Native, WeightMode::F32, WeightMode::Q8_0] {
+    for mode in [
+        WeightMode::Native,
+        WeightMode::F32,
+        WeightMode::Q8_0,
+        WeightMode::F32Q8,
+    ] {
         let (llm, _) = Llm::load_gguf_with(&q8_path, mode, &CPU).unwrap();
         let got = llm.forward(&llm.embed(&e_ids).unwrap(), None, 0).unwrap();
         assert!(
@@ -483,6 +524,37 @@ fn gguf_llama_layout_loads_to_the_same_model() {
             logits.argmax(2).unwrap().to_vec2::<u32>().unwrap(),
             want_logits.argmax(2).unwrap().to_vec2::<u32>().unwrap(),
             "{mode:?}"
+        );
+    }
+    // One PEFT adapter means the same thing on the GGUF base (stored with permuted q/k rows)
+    // and on the HF base.
+    let cfg = LoraConfig::new(2, 4.0, &["q_proj", "k_proj", "v_proj"]);
+    let adapter = random_adapter(&reference, &cfg, 9);
+    let (mut from_gguf, _) = Llm::load_gguf(&f32_path, true, &CPU).unwrap();
+    let mut from_hf = reference.clone();
+    from_gguf.apply_lora(&adapter, false).unwrap();
+    from_hf.apply_lora(&adapter, false).unwrap();
+    let a = from_gguf
+        .forward(&from_gguf.embed(&e_ids).unwrap(), None, 0)
+        .unwrap();
+    let b = from_hf
+        .forward(&from_hf.embed(&e_ids).unwrap(), None, 0)
+        .unwrap();
+    assert!(
+        max_diff(&a, &b) < 1e-4,
+        "adapter on gguf vs hf base: {}",
+        max_diff(&a, &b)
+    );
+    assert!(
+        max_diff(&a, &want) > 1e-2,
+        "the adapter must change the output"
+    );
+    let exported = from_gguf.export_lora().unwrap();
+    for (k, t) in &adapter.tensors {
+        assert_eq!(
+            max_diff(t, &exported.tensors[k]),
+            0.0,
+            "exported {k} differs"
         );
     }
     let missing = Llm::load_gguf(&dir.path().join("nope.gguf"), true, &CPU).unwrap_err();

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::llm::{Llm, LlmError, Result};
 use super::llm_layers::{module_parent, BaseWeight, LoraBranch};
+use super::llm_load::hybrid;
 
 /// The linear modules a LoRA may target, in HF naming.
 pub const LORA_MODULES: [&str; 7] = [
@@ -312,7 +313,11 @@ impl Llm {
             if merge {
                 let w = linear.base.dense(&dev, DType::F32)?;
                 let delta = (b.to_dtype(DType::F32)?.matmul(&a.to_dtype(DType::F32)?)? * scale)?;
-                linear.base = BaseWeight::Dense((w + delta)?.to_dtype(dtype)?);
+                let merged = (w + delta)?.to_dtype(dtype)?;
+                linear.base = match linear.base {
+                    BaseWeight::Hybrid { .. } => hybrid(merged, None)?,
+                    _ => BaseWeight::Dense(merged),
+                };
             } else {
                 linear.lora = Some(LoraBranch { a, b, scale });
             }

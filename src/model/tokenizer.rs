@@ -239,6 +239,23 @@ mod tests {
     }
 
     #[test]
+    fn rebuilt_tokenizer_saves_as_tokenizer_json() {
+        let mut tok = tokenizer_from_gguf(&tiny_meta()).unwrap();
+        let ids = add_dfa_tokens(&mut tok).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        tok.save(dir.path().join("tokenizer.json"), false).unwrap();
+        let back = load_tokenizer(dir.path()).unwrap();
+        let text = "<|im_start|>user\n<image> abc 12 <p>ab</p>[SEG]<|im_end|>";
+        let (a, b) = (
+            tok.encode(text, false).unwrap(),
+            back.encode(text, false).unwrap(),
+        );
+        assert_eq!(a.get_ids(), b.get_ids());
+        assert!(b.get_ids().contains(&ids.seg));
+        assert!(load_tokenizer(&dir.path().join("missing.json")).is_err());
+    }
+
+    #[test]
     fn dfa_tokens_are_single_new_ids() {
         let mut tok = tokenizer_from_gguf(&tiny_meta()).unwrap();
         let ids = add_dfa_tokens(&mut tok).unwrap();

@@ -95,6 +95,10 @@ pub struct ImageConfig {
     /// Extra context around the detected face box, as a fraction of its side on each side.
     #[serde(default = "default_margin")]
     pub face_margin: f32,
+    /// Append a high-pass residual (image minus its 3×3 box blur, ×4) as three more channels:
+    /// blending seams, resampling and noise edits live in high frequencies.
+    #[serde(default)]
+    pub highpass: bool,
 }
 
 fn default_margin() -> f32 {
@@ -103,7 +107,7 @@ fn default_margin() -> f32 {
 
 impl Default for ImageConfig {
     fn default() -> Self {
-        Self { size: 128, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], face_margin: default_margin() }
+        Self { size: 128, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], face_margin: default_margin(), highpass: false }
     }
 }
 
@@ -147,17 +151,36 @@ pub fn crop_face(img: &RgbImage, bbox: [f32; 4], margin: f32, size: u32) -> Face
     FaceCrop { image, origin: [ix0 as f32, iy0 as f32, s as f32] }
 }
 
-/// (1, 3, H, W) normalised tensor of an RGB image.
+/// (1, C, H, W) normalised tensor of an RGB image (C = 6 with `cfg.highpass`).
 pub fn to_tensor(img: &RgbImage, cfg: &ImageConfig, device: &Device) -> Result<Tensor> {
     let (w, h) = img.dimensions();
-    let mut data = vec![0f32; (3 * w * h) as usize];
-    let plane = (w * h) as usize;
+    let (wu, hu) = (w as usize, h as usize);
+    let plane = wu * hu;
+    let channels = if cfg.highpass { 6 } else { 3 };
+    let mut data = vec![0f32; channels * plane];
     for (i, p) in img.pixels().enumerate() {
         for c in 0..3 {
             data[c * plane + i] = (p.0[c] as f32 / 255.0 - cfg.mean[c]) / cfg.std[c];
         }
     }
-    Tensor::from_vec(data, (1, 3, h as usize, w as usize), device)
+    if cfg.highpass {
+        for c in 0..3 {
+            for y in 0..hu {
+                for x in 0..wu {
+                    let (mut sum, mut n) = (0f32, 0f32);
+                    for yy in y.saturating_sub(1)..(y + 2).min(hu) {
+                        for xx in x.saturating_sub(1)..(x + 2).min(wu) {
+                            sum += img.get_pixel(xx as u32, yy as u32).0[c] as f32;
+                            n += 1.0;
+                        }
+                    }
+                    let v = img.get_pixel(x as u32, y as u32).0[c] as f32;
+                    data[(3 + c) * plane + y * wu + x] = (v - sum / n) / 255.0 * 4.0 / cfg.std[c];
+                }
+            }
+        }
+    }
+    Tensor::from_vec(data, (1, channels, hu, wu), device)
 }
 
 #[cfg(test)]
@@ -228,6 +251,18 @@ mod tests {
         assert_eq!(f.tokens.dims(), &[2, 17, 160]);
         assert_eq!(f.pixels.dims(), &[2, 64, 32, 32]);
         assert_eq!(f.pooled.dims(), &[2, 160]);
+        // 160² input (10×10 top map) still gives a 4×4 token grid; 6 input channels with high-pass.
+        let vm = VarMap::new();
+        let cfg6 = VisionConfig::DfaCnn(CnnConfig { in_channels: 6, ..CnnConfig::default() });
+        let enc = VisionEncoder::new(&cfg6, VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision")).unwrap();
+        let icfg = ImageConfig { size: 160, highpass: true, ..ImageConfig::default() };
+        let x = to_tensor(&RgbImage::from_pixel(160, 160, image::Rgb([100, 100, 100])), &icfg, &dev).unwrap();
+        assert_eq!(x.dims(), &[1, 6, 160, 160]);
+        let hp: f32 = x.narrow(1, 3, 3).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        assert!(hp < 1e-6, "a flat image has no high-pass energy");
+        let f = enc.forward(&x).unwrap();
+        assert_eq!(f.tokens.dims(), &[1, 17, 160]);
+        assert_eq!(f.pixels.dims(), &[1, 64, 40, 40]);
     }
 
     #[test]

@@ -23,6 +23,9 @@ use crate::model::lora::LoraConfig;
 use crate::model::tokenizer::{add_dfa_tokens, tokenizer_from_gguf};
 use crate::model::vision::{ImageConfig, VisionConfig};
 
+/// Side of the encoder's per-pixel map (input / 4).
+const GRID: usize = 40;
+
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
     pub data: PathBuf,
@@ -65,8 +68,10 @@ fn save_varmap(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
 pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.work)?;
     let dev = Device::Cpu;
-    let image_cfg = ImageConfig::default();
-    let vision_cfg = VisionConfig::DfaCnn(CnnConfig::default());
+    // 160² crops with a 15% margin keep the face near its forge resolution (artifacts are
+    // high-frequency); the high-pass channels make them visible to a small CNN from scratch.
+    let image_cfg = ImageConfig { size: 160, face_margin: 0.15, highpass: true, ..ImageConfig::default() };
+    let vision_cfg = VisionConfig::DfaCnn(CnnConfig { in_channels: 6, ..CnnConfig::default() });
     let mut samples = read_samples(&cfg.data, "train")?;
     samples.retain(|s| s.forgery_type.as_ref().is_none_or(|t| !cfg.exclude.contains(t)));
     if samples.is_empty() {
@@ -78,7 +83,7 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     }
     let vocab = state.concepts.clone();
     eprintln!("train: {} samples, {} concepts; work dir {}", samples.len(), vocab.len(), cfg.work.display());
-    let items = load_items(&cfg.data, samples, &image_cfg, 32, &vocab, &dev)?;
+    let items = load_items(&cfg.data, samples, &image_cfg, GRID, &vocab, &dev)?;
     let mirror = mirror_index(&vocab);
 
     // The LLM (frozen, f32) and tokenizer.
@@ -185,8 +190,8 @@ fn region_grids(data: &Path, items: &[Item]) -> anyhow::Result<HashMap<(String, 
                 let b = t.bbox.expect("filtered");
                 image::GrayImage::from_fn(w, h, |x, y| image::Luma([if (x as f32) >= b[0] && (x as f32) < b[2] && (y as f32) >= b[1] && (y as f32) < b[3] { 255 } else { 0 }]))
             };
-            let g = mask_to_grid(&mask, &item.crop, 32);
-            out.insert((item.sample.id.clone(), task_region_key(t)), Tensor::from_vec(g, (32, 32), &dev)?);
+            let g = mask_to_grid(&mask, &item.crop, GRID);
+            out.insert((item.sample.id.clone(), task_region_key(t)), Tensor::from_vec(g, (GRID, GRID), &dev)?);
         }
     }
     Ok(out)

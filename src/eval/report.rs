@@ -1,0 +1,130 @@
+//! `metrics.json` (everything) and `metrics.md` (one table, a row per model or baseline).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::dataset::{SkipKind, Skipped};
+use super::summary::{Stat, SystemMetrics};
+
+/// Counts of what was left out of the dataset.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkipCounts {
+    /// Lines or samples skipped in all.
+    pub total: usize,
+    pub by_kind: BTreeMap<SkipKind, usize>,
+    pub details: Vec<Skipped>,
+}
+
+impl SkipCounts {
+    pub fn of(skipped: &[Skipped]) -> Self {
+        let mut by_kind = BTreeMap::new();
+        for s in skipped {
+            *by_kind.entry(s.kind).or_insert(0) += 1;
+        }
+        Self {
+            total: skipped.len(),
+            by_kind,
+            details: skipped.to_vec(),
+        }
+    }
+}
+
+/// The whole of `metrics.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub dfa_version: String,
+    pub dataset: String,
+    pub split: String,
+    pub limit: Option<usize>,
+    pub tasks: Vec<String>,
+    /// Seed of every bootstrap interval.
+    pub seed: u64,
+    pub bootstrap_resamples: usize,
+    /// Samples evaluated.
+    pub samples: usize,
+    pub reals: usize,
+    pub fakes: usize,
+    pub skipped: SkipCounts,
+    pub systems: Vec<SystemMetrics>,
+}
+
+fn cell(s: &Stat) -> String {
+    match (s.value, s.ci95) {
+        (Some(v), Some(ci)) => format!("{v:.3} [{:.3}, {:.3}]", ci.lo, ci.hi),
+        (Some(v), None) => format!("{v:.3}"),
+        (None, _) => "–".to_string(),
+    }
+}
+
+/// The Markdown table: one row per system.
+pub fn markdown(r: &Report) -> String {
+    let mut out = format!(
+        "# dfa eval\n\nDataset `{}`, split `{}`: {} samples ({} real, {} fake), {} skipped. \
+         Brackets: 95% bootstrap interval ({} resamples, seed {}).\n\n",
+        r.dataset,
+        r.split,
+        r.samples,
+        r.reals,
+        r.fakes,
+        r.skipped.total,
+        r.bootstrap_resamples,
+        r.seed
+    );
+    let head = [
+        "system",
+        "Det acc",
+        "AUC",
+        "EER",
+        "false-fake (reals)",
+        "Cls acc",
+        "macro-F1",
+        "Loc mIoU",
+        "pixel F1",
+        "AGE mIoU",
+        "unmatched phrases",
+        "missed concepts",
+        "naming P",
+        "naming R",
+        "naming F1",
+        "METEOR",
+        "ROUGE-L",
+        "consistency",
+        "masks on reals",
+        "errors",
+    ];
+    out.push_str(&format!("| {} |\n", head.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(head.len())));
+    for s in &r.systems {
+        let empty = Stat {
+            value: None,
+            n: 0,
+            ci95: None,
+        };
+        let text = s.text.get("all");
+        let row = [
+            s.system.clone(),
+            cell(&s.det.accuracy),
+            cell(&s.det.auc),
+            cell(&s.det.eer),
+            cell(&s.det.false_fake_rate),
+            cell(&s.cls.accuracy),
+            cell(&s.cls.macro_f1),
+            cell(&s.loc.miou),
+            cell(&s.loc.pixel_f1),
+            cell(&s.age.miou),
+            s.age.unmatched_phrases.to_string(),
+            s.age.missed_concepts.to_string(),
+            cell(&s.region_naming.precision),
+            cell(&s.region_naming.recall),
+            cell(&s.region_naming.f1),
+            cell(text.map_or(&empty, |t| &t.meteor)),
+            cell(text.map_or(&empty, |t| &t.rouge_l)),
+            cell(&s.consistency),
+            cell(&s.masks_on_real),
+            s.analysis_errors.to_string(),
+        ];
+        out.push_str(&format!("| {} |\n", row.join(" | ")));
+    }
+    out
+}
