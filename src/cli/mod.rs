@@ -3,6 +3,8 @@
 //! Exit codes: 0 success; 1 unexpected error; 2 bad arguments or input (unreadable image,
 //! unknown region, malformed file); 3 no face found; 4 the model or adapter could not be loaded.
 
+pub mod batch;
+pub mod chat;
 pub mod eval;
 pub mod explain;
 pub mod forge;
