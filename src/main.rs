@@ -25,6 +25,10 @@ enum Command {
     Train(cli::train::TrainArgs),
     /// Score a model (and baselines) on a labelled dataset: metrics.json, metrics.md, plots.
     Eval(cli::eval::EvalArgs),
+    /// Terminal chat about an image: its masks beside the transcript; `--plain` for a line REPL.
+    Chat(cli::chat::ChatArgs),
+    /// Run a JSONL script of prompts: one result line per input line; resumable.
+    Batch(cli::batch::BatchArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,8 @@ fn main() -> ExitCode {
         Command::Forge(a) => cli::forge::run(a),
         Command::Train(a) => cli::train::run(a),
         Command::Eval(a) => cli::eval::run(a),
+        Command::Chat(a) => cli::chat::run(a, dfa::model::load_analyzer),
+        Command::Batch(a) => cli::batch::run(a, dfa::model::load_analyzer),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
