@@ -271,7 +271,6 @@ fn a_missing_script_is_one_clear_error() {
 /// The real binary, killed with SIGKILL mid-run and resumed: exactly one record per id.
 #[test]
 #[cfg(unix)]
-#[ignore = "needs `dfa batch` wired to the real engine (lead); run with --ignored"]
 fn real_binary_sigkill_then_resume() {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};

@@ -143,7 +143,6 @@ fn real_verdict_has_no_masks() {
 
 /// The real binary with piped stdin (plain mode is automatic when stdin is not a terminal).
 #[test]
-#[ignore = "needs `dfa chat` wired to the real engine (lead); run with --ignored"]
 fn real_binary_with_piped_stdin() {
     use std::io::Write;
     use std::process::{Command, Stdio};

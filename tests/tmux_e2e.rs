@@ -55,7 +55,6 @@ impl Drop for Session {
 }
 
 #[test]
-#[ignore = "needs `dfa chat` wired to the real engine (lead); run with --ignored"]
 fn chat_in_tmux_loads_asks_and_quits() {
     if Command::new("tmux").arg("-V").output().is_err() {
         eprintln!("tmux is not installed: skipping the tmux end-to-end test");
