@@ -5,7 +5,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn dfa(args: &[&str], cwd: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dfa")).args(args).current_dir(cwd).env("RAYON_NUM_THREADS", "1").env_remove("DFA_MODEL").output().expect("run dfa")
+    Command::new(env!("CARGO_BIN_EXE_dfa"))
+        .args(args)
+        .current_dir(cwd)
+        .env("RAYON_NUM_THREADS", "1")
+        .env_remove("DFA_MODEL")
+        .output()
+        .expect("run dfa")
 }
 
 fn repo() -> PathBuf {
@@ -17,7 +23,10 @@ fn one_line_error(o: &Output, code: i32, needle: &str) {
     assert_eq!(o.status.code(), Some(code), "stderr: {err}");
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "expected one line, got: {err}");
-    assert!(lines[0].starts_with("error: ") && lines[0].contains(needle), "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && lines[0].contains(needle),
+        "{err}"
+    );
     assert!(!err.contains("panicked"), "{err}");
 }
 
@@ -36,14 +45,47 @@ fn bad_images_are_refused_with_one_line() {
     std::fs::write(d.join("cut.jpg"), &jpg[..jpg.len() / 2]).unwrap();
     let out = d.join("out");
     let o = out.to_str().unwrap();
-    one_line_error(&dfa(&["explain", "missing.png", "--out", o], d), 2, "missing.png");
+    one_line_error(
+        &dfa(&["explain", "missing.png", "--out", o], d),
+        2,
+        "missing.png",
+    );
     one_line_error(&dfa(&["explain", "empty.png", "--out", o], d), 2, "empty");
-    one_line_error(&dfa(&["explain", "notes.png", "--out", o], d), 2, "not an image");
+    one_line_error(
+        &dfa(&["explain", "notes.png", "--out", o], d),
+        2,
+        "not an image",
+    );
     one_line_error(&dfa(&["explain", "cut.png", "--out", o], d), 2, "cut.png");
     one_line_error(&dfa(&["explain", "cut.jpg", "--out", o], d), 2, "cut.jpg");
-    one_line_error(&dfa(&["explain", "ok.png", "--box", "1,2,3", "--out", o], d), 2, "--box");
-    one_line_error(&dfa(&["explain", "ok.png", "--region", "left eyebrw", "--out", o], d), 2, "left eyebrow");
-    one_line_error(&dfa(&["explain", "ok.png", "--model", d.to_str().unwrap(), "--out", o], d), 4, "config.json");
+    one_line_error(
+        &dfa(&["explain", "ok.png", "--box", "1,2,3", "--out", o], d),
+        2,
+        "--box",
+    );
+    one_line_error(
+        &dfa(
+            &["explain", "ok.png", "--region", "left eyebrw", "--out", o],
+            d,
+        ),
+        2,
+        "left eyebrow",
+    );
+    one_line_error(
+        &dfa(
+            &[
+                "explain",
+                "ok.png",
+                "--model",
+                d.to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            d,
+        ),
+        4,
+        "config.json",
+    );
     assert!(!out.exists(), "no report may be written on failure");
 }
 
@@ -52,20 +94,46 @@ fn shipped_default_writes_every_file_with_the_schema() {
     let sample = repo().join("assets/samples/fake-1.png");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("report");
-    let o = dfa(&["explain", sample.to_str().unwrap(), "--out", out.to_str().unwrap(), "--json"], dir.path());
+    let o = dfa(
+        &[
+            "explain",
+            sample.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&o.stdout).expect("stdout is the JSON report");
+    let report: serde_json::Value =
+        serde_json::from_slice(&o.stdout).expect("stdout is the JSON report");
     assert_eq!(report["schema"], "dfa.report/1");
     for k in ["path", "width", "height"] {
         assert!(!report["image"][k].is_null(), "image.{k}");
     }
-    for k in ["dfa_version", "model", "model_sha256", "dtype", "device", "seed", "prompt_id"] {
+    for k in [
+        "dfa_version",
+        "model",
+        "model_sha256",
+        "dtype",
+        "device",
+        "seed",
+        "prompt_id",
+    ] {
         assert!(!report["provenance"][k].is_null(), "provenance.{k}");
     }
     let faces = report["faces"].as_array().unwrap();
     assert!(!faces.is_empty());
     for f in faces {
-        for k in ["face_id", "bbox", "verdict", "p_fake", "explanation", "explanation_raw", "segments"] {
+        for k in [
+            "face_id",
+            "bbox",
+            "verdict",
+            "p_fake",
+            "explanation",
+            "explanation_raw",
+            "segments",
+        ] {
             assert!(f.get(k).is_some(), "faces[].{k}");
         }
         for s in f["segments"].as_array().unwrap() {
@@ -75,7 +143,9 @@ fn shipped_default_writes_every_file_with_the_schema() {
             // The RLE decodes back to the PNG mask that was written.
             let rle: dfa::report::rle::Rle = serde_json::from_value(s["mask"].clone()).unwrap();
             let decoded = dfa::report::rle::decode(&rle).unwrap();
-            let png = image::open(out.join(format!("mask_{}_{}.png", f["face_id"], s["id"]))).unwrap().to_luma8();
+            let png = image::open(out.join(format!("mask_{}_{}.png", f["face_id"], s["id"])))
+                .unwrap()
+                .to_luma8();
             assert_eq!(decoded, png);
         }
     }

@@ -49,8 +49,20 @@ pub struct ExplainArgs {
 
 /// Parse "a,b,c,d" into `N` floats.
 pub fn parse_floats<const N: usize>(s: &str, what: &str) -> anyhow::Result<[f32; N]> {
-    let v: Vec<f32> = s.split(',').map(|x| x.trim().parse::<f32>()).collect::<Result<_, _>>().map_err(|_| super::usage(format!("{what} must be {N} comma-separated numbers, got \"{s}\"")))?;
-    v.try_into().map_err(|_| super::usage(format!("{what} must be {N} comma-separated numbers, got \"{s}\"")))
+    let v: Vec<f32> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f32>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            super::usage(format!(
+                "{what} must be {N} comma-separated numbers, got \"{s}\""
+            ))
+        })?;
+    v.try_into().map_err(|_| {
+        super::usage(format!(
+            "{what} must be {N} comma-separated numbers, got \"{s}\""
+        ))
+    })
 }
 
 impl ExplainArgs {
@@ -67,7 +79,9 @@ impl ExplainArgs {
             Some(RegionQuery::Point(parse_floats::<2>(p, "--point")?))
         } else if let Some(m) = &self.mask {
             let img = crate::imageio::load_rgb(m)?;
-            Some(RegionQuery::Mask(image::DynamicImage::ImageRgb8(img).to_luma8()))
+            Some(RegionQuery::Mask(
+                image::DynamicImage::ImageRgb8(img).to_luma8(),
+            ))
         } else {
             None
         })
@@ -78,7 +92,9 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let image = Arc::new(crate::imageio::load_rgb(&args.image)?);
     let region = args.region()?;
     if let Some(RegionQuery::Concept(name)) = &region {
-        crate::face::fict::Fict::builtin().lookup(name).map_err(|e| super::usage(e.to_string()))?;
+        crate::face::fict::Fict::builtin()
+            .lookup(name)
+            .map_err(|e| super::usage(e.to_string()))?;
     }
     let engine = args.model.load()?;
     let mut req = Request::new(image.clone(), args.image.display().to_string());
@@ -88,8 +104,12 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     req.whole_image_fallback = args.whole_image;
     req.gen = args.gen.options();
     let stream = !args.json;
-    let colour = stream && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut printer = StreamPrinter { colour, out: std::io::stdout() };
+    let colour =
+        stream && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut printer = StreamPrinter {
+        colour,
+        out: std::io::stdout(),
+    };
     let result = engine.analyze(&req, &mut |e| {
         if stream {
             printer.event(&e);
@@ -115,13 +135,25 @@ impl<W: Write> StreamPrinter<W> {
     pub fn event(&mut self, e: &Event) {
         let _ = match e {
             Event::Warning(w) => writeln!(self.out, "warning: {w}"),
-            Event::FaceStart { face_id, bbox } => writeln!(self.out, "\nface {face_id} at [{:.0}, {:.0}, {:.0}, {:.0}]", bbox[0], bbox[1], bbox[2], bbox[3]),
-            Event::Verdict { verdict, p_fake, forgery_type, .. } => writeln!(
+            Event::FaceStart { face_id, bbox } => writeln!(
+                self.out,
+                "\nface {face_id} at [{:.0}, {:.0}, {:.0}, {:.0}]",
+                bbox[0], bbox[1], bbox[2], bbox[3]
+            ),
+            Event::Verdict {
+                verdict,
+                p_fake,
+                forgery_type,
+                ..
+            } => writeln!(
                 self.out,
                 "verdict: {} (P(fake) = {:.2}{})",
                 verdict.as_str().to_uppercase(),
                 p_fake,
-                forgery_type.as_ref().map(|t| format!(", type: {t}")).unwrap_or_default()
+                forgery_type
+                    .as_ref()
+                    .map(|t| format!(", type: {t}"))
+                    .unwrap_or_default()
             ),
             Event::TextDelta { text, .. } => write!(self.out, "{text}"),
             Event::PhraseOpen { seg_id, .. } if self.colour => {
@@ -129,8 +161,12 @@ impl<W: Write> StreamPrinter<W> {
                 write!(self.out, "\x1b[1;38;2;{r};{g};{b}m")
             }
             Event::PhraseClose { .. } if self.colour => write!(self.out, "\x1b[0m"),
-            Event::MaskReady { segment, .. } => write!(self.out, " (mask {}: {} px)", segment.id, segment.area_px),
-            Event::Done { stopped } => writeln!(self.out, "{}", if *stopped { "\n[stopped]" } else { "" }),
+            Event::MaskReady { segment, .. } => {
+                write!(self.out, " (mask {}: {} px)", segment.id, segment.area_px)
+            }
+            Event::Done { stopped } => {
+                writeln!(self.out, "{}", if *stopped { "\n[stopped]" } else { "" })
+            }
             _ => Ok(()),
         };
         let _ = self.out.flush();
@@ -138,22 +174,44 @@ impl<W: Write> StreamPrinter<W> {
 }
 
 /// Write every artifact into `dir` via a temporary folder, so a failure leaves nothing half-written.
-pub fn write_outputs(dir: &Path, image: &image::RgbImage, result: &AnalysisResult) -> anyhow::Result<()> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
-    let tmp = parent.join(format!(".{}.tmp-{}", dir.file_name().and_then(|s| s.to_str()).unwrap_or("out"), std::process::id()));
+pub fn write_outputs(
+    dir: &Path,
+    image: &image::RgbImage,
+    result: &AnalysisResult,
+) -> anyhow::Result<()> {
+    let parent = dir
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("cannot create {}", parent.display()))?;
+    let tmp = parent.join(format!(
+        ".{}.tmp-{}",
+        dir.file_name().and_then(|s| s.to_str()).unwrap_or("out"),
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).with_context(|| format!("cannot create {}", tmp.display()))?;
     let mut layers = Vec::new();
     for f in &result.faces {
         for s in &f.segments {
             s.mask.save(tmp.join(mask_name(f.face_id, s.id)))?;
-            layers.push((s.mask.clone(), overlay::PALETTE[(s.id - 1) % overlay::PALETTE.len()], format!("{} {}", s.id, s.phrase)));
+            layers.push((
+                s.mask.clone(),
+                overlay::PALETTE[(s.id - 1) % overlay::PALETTE.len()],
+                format!("{} {}", s.id, s.phrase),
+            ));
         }
     }
     overlay::draw_overlay(image, &layers, 0.45).save(tmp.join("overlay.png"))?;
-    std::fs::write(tmp.join("report.json"), serde_json::to_string_pretty(&report_json(result))?)?;
-    std::fs::write(tmp.join("report.md"), report_markdown(result, &|f, s| Some(mask_name(f, s))))?;
+    std::fs::write(
+        tmp.join("report.json"),
+        serde_json::to_string_pretty(&report_json(result))?,
+    )?;
+    std::fs::write(
+        tmp.join("report.md"),
+        report_markdown(result, &|f, s| Some(mask_name(f, s))),
+    )?;
     if dir.exists() {
         for entry in std::fs::read_dir(&tmp)? {
             let entry = entry?;

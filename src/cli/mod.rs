@@ -30,8 +30,12 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self) -> anyhow::Result<Engine> {
-        Engine::load(&LoadOptions { model: self.model.clone(), adapter: self.adapter.clone(), merge_lora: self.merge })
-            .map_err(|e| anyhow::Error::new(ModelLoadError(format!("{e:#}"))))
+        Engine::load(&LoadOptions {
+            model: self.model.clone(),
+            adapter: self.adapter.clone(),
+            merge_lora: self.merge,
+        })
+        .map_err(|e| anyhow::Error::new(ModelLoadError(format!("{e:#}"))))
     }
 }
 
@@ -52,7 +56,12 @@ pub struct GenArgs {
 
 impl GenArgs {
     pub fn options(&self) -> GenOptions {
-        GenOptions { seed: self.seed, temperature: self.temperature, top_p: self.top_p, max_tokens: self.max_tokens }
+        GenOptions {
+            seed: self.seed,
+            temperature: self.temperature,
+            top_p: self.top_p,
+            max_tokens: self.max_tokens,
+        }
     }
 }
 
@@ -82,7 +91,11 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
             AnalysisError::Model(_) => 1,
         };
     }
-    if err.downcast_ref::<UsageError>().is_some() || err.downcast_ref::<crate::imageio::ImageLoadError>().is_some() {
+    if err.downcast_ref::<UsageError>().is_some()
+        || err
+            .downcast_ref::<crate::imageio::ImageLoadError>()
+            .is_some()
+    {
         return 2;
     }
     1

@@ -43,7 +43,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 3.0)]
     pub checkpoint_minutes: f64,
     /// The question `dfa explain` asks by default (should be one the AGE data uses).
-    #[arg(long, default_value = "Is this face manipulated? Explain with the regions.")]
+    #[arg(
+        long,
+        default_value = "Is this face manipulated? Explain with the regions."
+    )]
     pub default_prompt: String,
 }
 

@@ -84,7 +84,11 @@ pub fn plan(sample: &Sample, tasks: &[Task]) -> Vec<Planned> {
     let mut out = Vec::new();
     let mut default_uses = Vec::new();
     let mut ride_on_age = Vec::new();
-    let has_age = tasks.contains(&Task::Age) && sample.tasks.iter().any(|r| r.task.eq_ignore_ascii_case("age"));
+    let has_age = tasks.contains(&Task::Age)
+        && sample
+            .tasks
+            .iter()
+            .any(|r| r.task.eq_ignore_ascii_case("age"));
     for &task in tasks {
         let records: Vec<&TaskRecord> = sample
             .tasks
@@ -93,7 +97,11 @@ pub fn plan(sample: &Sample, tasks: &[Task]) -> Vec<Planned> {
             .collect();
         if has_age && matches!(task, Task::Det | Task::Cls | Task::Loc) {
             let rec = records.first().copied();
-            ride_on_age.push(Use { task, reference: rec.map(|r| r.answer.clone()), record: rec.cloned() });
+            ride_on_age.push(Use {
+                task,
+                reference: rec.map(|r| r.answer.clone()),
+                record: rec.cloned(),
+            });
             continue;
         }
         if records.is_empty() {

@@ -40,7 +40,7 @@ pub fn detect_faces(img: &RgbImage, opts: DetectOptions) -> Vec<FaceBox> {
     };
     let mut det = rustface::create_detector_with_model(model);
     det.set_min_face_size(opts.min_face.max(20));
-    det.set_score_thresh(opts.score_threshold);
+    det.set_score_thresh(opts.score_threshold.max(0.01)); // rustface panics at <= 0
     det.set_pyramid_scale_factor(0.8);
     det.set_slide_window_step(4, 4);
     let gray = image::DynamicImage::ImageRgb8(img.clone()).to_luma8();

@@ -76,7 +76,10 @@ pub fn regions_from_box(
 /// The real provider: FaceMesh landmarks (`crate::face::face_landmarks`) rasterised through the
 /// FICT, keeping the concepts the recipes target (`LAYOUT_CONCEPTS`, all FICT names). The five
 /// points are the mesh's eye centres, nose tip and mouth corners.
-pub fn regions_from_mesh(img: &RgbImage, bbox: [f32; 4]) -> (Vec<[f32; 2]>, BTreeMap<String, GrayImage>) {
+pub fn regions_from_mesh(
+    img: &RgbImage,
+    bbox: [f32; 4],
+) -> (Vec<[f32; 2]>, BTreeMap<String, GrayImage>) {
     let Some(lm) = crate::face::face_landmarks(img, bbox) else {
         return regions_from_box(img, bbox);
     };

@@ -5,7 +5,10 @@
 //! from any layer (multi-level), e.g. the penultimate one as LLaVA does.
 
 use candle_core::{Module, Result, Tensor};
-use candle_nn::{conv2d_no_bias, embedding, layer_norm, linear, Conv2dConfig, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{
+    conv2d_no_bias, embedding, layer_norm, linear, Conv2dConfig, Embedding, LayerNorm, Linear,
+    VarBuilder,
+};
 use serde::{Deserialize, Serialize};
 
 use super::vision::VisionFeatures;
@@ -57,7 +60,11 @@ impl Attention {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let (b, n, d) = x.dims3()?;
         let hd = d / self.heads;
-        let split = |t: Tensor| t.reshape((b, n, self.heads, hd))?.transpose(1, 2)?.contiguous();
+        let split = |t: Tensor| {
+            t.reshape((b, n, self.heads, hd))?
+                .transpose(1, 2)?
+                .contiguous()
+        };
         let q = (split(self.q.forward(x)?)? * (hd as f64).powf(-0.5))?;
         let k = split(self.k.forward(x)?)?;
         let v = split(self.v.forward(x)?)?;
@@ -80,7 +87,11 @@ impl Layer {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let x = (x + self.attn.forward(&self.ln1.forward(x)?)?)?;
         let h = self.fc1.forward(&self.ln2.forward(&x)?)?;
-        let h = if self.quick_gelu { (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)? } else { h.gelu_erf()? };
+        let h = if self.quick_gelu {
+            (&h * candle_nn::ops::sigmoid(&(&h * 1.702)?)?)?
+        } else {
+            h.gelu_erf()?
+        };
         x + self.fc2.forward(&h)?
     }
 }
@@ -100,7 +111,10 @@ impl ClipVit {
     pub fn new(cfg: &ClipConfig, vb: VarBuilder) -> Result<Self> {
         let d = cfg.hidden_size;
         let emb = vb.pp("embeddings");
-        let pcfg = Conv2dConfig { stride: cfg.patch_size, ..Default::default() };
+        let pcfg = Conv2dConfig {
+            stride: cfg.patch_size,
+            ..Default::default()
+        };
         let grid = cfg.image_size / cfg.patch_size;
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
@@ -146,7 +160,10 @@ impl ClipVit {
         }
         let cls = table.narrow(0, 0, 1)?;
         let grid = table.narrow(0, 1, g0 * g0)?.t()?.reshape((1, d, g0, g0))?;
-        let grid = grid.upsample_bilinear2d(gh, gw, false)?.reshape((d, gh * gw))?.t()?;
+        let grid = grid
+            .upsample_bilinear2d(gh, gw, false)?
+            .reshape((d, gh * gw))?
+            .t()?;
         Tensor::cat(&[cls, grid], 0)
     }
 
@@ -155,12 +172,20 @@ impl ClipVit {
         let p = self.patch.forward(x)?; // (b, d, gh, gw)
         let (b, d, gh, gw) = p.dims4()?;
         let patches = p.flatten_from(2)?.transpose(1, 2)?;
-        let cls = self.class_embedding.reshape((1, 1, d))?.broadcast_as((b, 1, d))?;
-        let h = Tensor::cat(&[cls, patches], 1)?.broadcast_add(&self.position_embeddings(gh, gw)?.unsqueeze(0)?)?;
+        let cls = self
+            .class_embedding
+            .reshape((1, 1, d))?
+            .broadcast_as((b, 1, d))?;
+        let h = Tensor::cat(&[cls, patches], 1)?
+            .broadcast_add(&self.position_embeddings(gh, gw)?.unsqueeze(0)?)?;
         let mut h = self.pre_ln.forward(&h)?;
         let n = self.layers.len() as i32;
-        let wanted: Vec<usize> =
-            self.cfg.feature_layers.iter().map(|&l| if l < 0 { (n + l) as usize } else { l as usize }).collect();
+        let wanted: Vec<usize> = self
+            .cfg
+            .feature_layers
+            .iter()
+            .map(|&l| if l < 0 { (n + l) as usize } else { l as usize })
+            .collect();
         let mut picked: Vec<Tensor> = Vec::new();
         for (i, layer) in self.layers.iter().enumerate() {
             h = layer.forward(&h)?;
@@ -168,13 +193,24 @@ impl ClipVit {
                 picked.push(h.clone());
             }
         }
-        let feats = if picked.is_empty() { h.clone() } else { (Tensor::stack(&picked, 0)?.mean(0))? };
+        let feats = if picked.is_empty() {
+            h.clone()
+        } else {
+            (Tensor::stack(&picked, 0)?.mean(0))?
+        };
         let pooled = self.post_ln.forward(&h.narrow(1, 0, 1)?.squeeze(1)?)?;
         let patch_feats = feats.narrow(1, 1, gh * gw)?; // (b, n, d)
         let pixels = patch_feats.transpose(1, 2)?.reshape((b, d, gh, gw))?;
         let g = self.cfg.token_grid;
-        let grid = pixels.avg_pool2d((gh / g, gw / g))?.flatten_from(2)?.transpose(1, 2)?;
+        let grid = pixels
+            .avg_pool2d((gh / g, gw / g))?
+            .flatten_from(2)?
+            .transpose(1, 2)?;
         let tokens = Tensor::cat(&[grid, pooled.unsqueeze(1)?], 1)?;
-        Ok(VisionFeatures { tokens, pixels, pooled })
+        Ok(VisionFeatures {
+            tokens,
+            pixels,
+            pooled,
+        })
     }
 }

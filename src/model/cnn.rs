@@ -40,7 +40,12 @@ fn default_token_grid() -> usize {
 
 impl Default for CnnConfig {
     fn default() -> Self {
-        Self { widths: default_widths(), pixel_dim: default_pixel_dim(), token_grid: default_token_grid(), in_channels: default_in_channels() }
+        Self {
+            widths: default_widths(),
+            pixel_dim: default_pixel_dim(),
+            token_grid: default_token_grid(),
+            in_channels: default_in_channels(),
+        }
     }
 }
 
@@ -57,8 +62,19 @@ struct ConvNorm {
 }
 
 impl ConvNorm {
-    fn new(cin: usize, cout: usize, k: usize, stride: usize, act: bool, vb: VarBuilder) -> Result<Self> {
-        let cfg = Conv2dConfig { padding: k / 2, stride, ..Default::default() };
+    fn new(
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        act: bool,
+        vb: VarBuilder,
+    ) -> Result<Self> {
+        let cfg = Conv2dConfig {
+            padding: k / 2,
+            stride,
+            ..Default::default()
+        };
         let conv = conv2d(cin, cout, k, cfg, vb.pp("conv"))?;
         let norm = group_norm(groups_for(cout), cout, 1e-5, vb.pp("norm"))?;
         Ok(Self { conv, norm, act })
@@ -83,7 +99,10 @@ struct Stage {
 
 impl Stage {
     fn new(cin: usize, cout: usize, vb: VarBuilder) -> Result<Self> {
-        let skip_cfg = Conv2dConfig { stride: 2, ..Default::default() };
+        let skip_cfg = Conv2dConfig {
+            stride: 2,
+            ..Default::default()
+        };
         Ok(Self {
             a: ConvNorm::new(cin, cout, 3, 2, true, vb.pp("a"))?,
             b: ConvNorm::new(cout, cout, 3, 1, false, vb.pp("b"))?,
@@ -117,7 +136,11 @@ impl DfaCnn {
                 Stage::new(w[1], w[2], vb.pp("stage2"))?,
                 Stage::new(w[2], w[3], vb.pp("stage3"))?,
             ],
-            lateral: [lat(w[1], "lateral1")?, lat(w[2], "lateral2")?, lat(w[3], "lateral3")?],
+            lateral: [
+                lat(w[1], "lateral1")?,
+                lat(w[2], "lateral2")?,
+                lat(w[3], "lateral3")?,
+            ],
             smooth: ConvNorm::new(p, p, 3, 1, true, vb.pp("smooth"))?,
         })
     }
@@ -137,14 +160,20 @@ impl DfaCnn {
         let (h1, w1) = (s1.dim(2)?, s1.dim(3)?);
         let p3 = self.lateral[2].forward(&s3)?.upsample_nearest2d(h2, w2)?;
         let p2 = (self.lateral[1].forward(&s2)? + p3)?.upsample_nearest2d(h1, w1)?;
-        let pixels = self.smooth.forward(&(self.lateral[0].forward(&s1)? + p2)?)?;
+        let pixels = self
+            .smooth
+            .forward(&(self.lateral[0].forward(&s1)? + p2)?)?;
         // LLM tokens: a g×g grid of the 1/16 map plus one global token.
         let (b, c, _, _) = s3.dims4()?;
         let g = self.cfg.token_grid;
         let spatial = adaptive_avg_tokens(&s3, g)?; // (b, g*g, c)
         let pooled = s3.flatten_from(2)?.mean(D::Minus1)?; // (b, c)
         let tokens = Tensor::cat(&[spatial, pooled.reshape((b, 1, c))?], 1)?;
-        Ok(VisionFeatures { tokens, pixels, pooled })
+        Ok(VisionFeatures {
+            tokens,
+            pixels,
+            pooled,
+        })
     }
 }
 
@@ -156,7 +185,13 @@ pub fn adaptive_avg_tokens(x: &Tensor, g: usize) -> Result<Tensor> {
         let (y0, y1) = (i * h / g, ((i + 1) * h).div_ceil(g));
         for j in 0..g {
             let (x0, x1) = (j * w / g, ((j + 1) * w).div_ceil(g));
-            cells.push(x.narrow(2, y0, y1 - y0)?.narrow(3, x0, x1 - x0)?.mean_keepdim(2)?.mean_keepdim(3)?.flatten_from(1)?);
+            cells.push(
+                x.narrow(2, y0, y1 - y0)?
+                    .narrow(3, x0, x1 - x0)?
+                    .mean_keepdim(2)?
+                    .mean_keepdim(3)?
+                    .flatten_from(1)?,
+            );
         }
     }
     Tensor::stack(&cells, 1)

@@ -52,7 +52,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self { fake: 0.6, real: 0.4 }
+        Self {
+            fake: 0.6,
+            real: 0.4,
+        }
     }
 }
 
@@ -88,7 +91,11 @@ pub enum ModelDirError {
     #[error("{path}/config.json is not a valid dfa model config: {reason}")]
     BadConfig { path: String, reason: String },
     #[error("model {dir}: {what} {path} does not exist")]
-    MissingFile { dir: String, what: String, path: String },
+    MissingFile {
+        dir: String,
+        what: String,
+        path: String,
+    },
 }
 
 /// A loaded config with its directory; every path in it resolved to an absolute one.
@@ -110,32 +117,68 @@ impl ModelDir {
             return Err(ModelDirError::NotFound(spec.to_string()));
         };
         let cfg_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&cfg_path).map_err(|_| ModelDirError::NoConfig(dir.display().to_string()))?;
-        let mut config: ModelConfig = serde_json::from_str(&text)
-            .map_err(|e| ModelDirError::BadConfig { path: dir.display().to_string(), reason: e.to_string() })?;
+        let text = std::fs::read_to_string(&cfg_path)
+            .map_err(|_| ModelDirError::NoConfig(dir.display().to_string()))?;
+        let mut config: ModelConfig =
+            serde_json::from_str(&text).map_err(|e| ModelDirError::BadConfig {
+                path: dir.display().to_string(),
+                reason: e.to_string(),
+            })?;
         if config.format != MODEL_FORMAT {
             return Err(ModelDirError::BadConfig {
                 path: dir.display().to_string(),
-                reason: format!("format is \"{}\", expected \"{MODEL_FORMAT}\"", config.format),
+                reason: format!(
+                    "format is \"{}\", expected \"{MODEL_FORMAT}\"",
+                    config.format
+                ),
             });
         }
         let d = dir.display().to_string();
         let resolve = |p: &Path, what: &str| -> Result<PathBuf, ModelDirError> {
-            let full = if p.is_absolute() { p.to_path_buf() } else { dir.join(p) };
+            let full = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                dir.join(p)
+            };
             if full.exists() {
                 Ok(full)
             } else {
-                Err(ModelDirError::MissingFile { dir: d.clone(), what: what.into(), path: full.display().to_string() })
+                Err(ModelDirError::MissingFile {
+                    dir: d.clone(),
+                    what: what.into(),
+                    path: full.display().to_string(),
+                })
             }
         };
-        config.llm.gguf = config.llm.gguf.as_deref().map(|p| resolve(p, "LLM gguf")).transpose()?;
-        config.llm.safetensors = config.llm.safetensors.as_deref().map(|p| resolve(p, "LLM directory")).transpose()?;
+        config.llm.gguf = config
+            .llm
+            .gguf
+            .as_deref()
+            .map(|p| resolve(p, "LLM gguf"))
+            .transpose()?;
+        config.llm.safetensors = config
+            .llm
+            .safetensors
+            .as_deref()
+            .map(|p| resolve(p, "LLM directory"))
+            .transpose()?;
         if config.llm.gguf.is_none() && config.llm.safetensors.is_none() {
-            return Err(ModelDirError::BadConfig { path: d, reason: "llm names neither a gguf nor a safetensors directory".into() });
+            return Err(ModelDirError::BadConfig {
+                path: d,
+                reason: "llm names neither a gguf nor a safetensors directory".into(),
+            });
         }
-        config.tokenizer = config.tokenizer.as_deref().map(|p| resolve(p, "tokenizer")).transpose()?;
+        config.tokenizer = config
+            .tokenizer
+            .as_deref()
+            .map(|p| resolve(p, "tokenizer"))
+            .transpose()?;
         config.extras = resolve(&config.extras, "extras")?;
-        config.adapter = config.adapter.as_deref().map(|p| resolve(p, "adapter")).transpose()?;
+        config.adapter = config
+            .adapter
+            .as_deref()
+            .map(|p| resolve(p, "adapter"))
+            .transpose()?;
         Ok(Self { dir, config })
     }
 }
@@ -147,7 +190,8 @@ fn from_hf_cache(spec: &str) -> Option<PathBuf> {
         return None;
     }
     let repo = hf_hub::Cache::from_env().model(spec.to_string());
-    repo.get("config.json").and_then(|p| p.parent().map(Path::to_path_buf))
+    repo.get("config.json")
+        .and_then(|p| p.parent().map(Path::to_path_buf))
 }
 
 /// The embedded default model directory: `$DFA_MODEL`, else `adapters/dfa-tiny` of this checkout,
@@ -161,7 +205,9 @@ pub fn default_model_dir() -> Option<PathBuf> {
         return Some(built);
     }
     let exe = std::env::current_exe().ok()?;
-    exe.ancestors().map(|a| a.join("adapters/dfa-tiny")).find(|p| p.join("config.json").exists())
+    exe.ancestors()
+        .map(|a| a.join("adapters/dfa-tiny"))
+        .find(|p| p.join("config.json").exists())
 }
 
 /// sha256 of a file, hex.
@@ -189,10 +235,20 @@ mod tests {
     fn wrong_model_dirs_give_clear_errors() {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().to_str().unwrap();
-        assert!(matches!(ModelDir::open("/no/such/dir"), Err(ModelDirError::NotFound(_))));
+        assert!(matches!(
+            ModelDir::open("/no/such/dir"),
+            Err(ModelDirError::NotFound(_))
+        ));
         assert!(matches!(ModelDir::open(d), Err(ModelDirError::NoConfig(_))));
-        std::fs::write(dir.path().join("config.json"), "{\"format\": \"something-else\"}").unwrap();
-        assert!(matches!(ModelDir::open(d), Err(ModelDirError::BadConfig { .. })));
+        std::fs::write(
+            dir.path().join("config.json"),
+            "{\"format\": \"something-else\"}",
+        )
+        .unwrap();
+        assert!(matches!(
+            ModelDir::open(d),
+            Err(ModelDirError::BadConfig { .. })
+        ));
         let cfg = serde_json::json!({
             "format": MODEL_FORMAT, "name": "t", "llm": {"gguf": "missing.gguf"},
             "image": {"size": 128, "mean": [0.5,0.5,0.5], "std": [0.25,0.25,0.25]},

@@ -16,8 +16,10 @@ use super::llm::Llm;
 use super::lora::LoraAdapter;
 use super::prompt::{positions_of, splice_rows, user_text};
 use super::sampling::Sampler;
-use super::tokenizer::{add_dfa_tokens, load_tokenizer, render_chat, tokenizer_from_gguf, DfaTokenIds};
-use super::vision::{crop_face, to_tensor, FaceCrop, VisionFeatures};
+use super::tokenizer::{
+    add_dfa_tokens, load_tokenizer, render_chat, tokenizer_from_gguf, DfaTokenIds,
+};
+use super::vision::{crop_face, mask_to_grid, to_tensor, FaceCrop, VisionFeatures};
 
 /// How to load an engine.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +48,9 @@ impl Engine {
         let spec = match &opts.model {
             Some(m) => m.clone(),
             None => default_model_dir()
-                .ok_or_else(|| anyhow::anyhow!("no default model found (set DFA_MODEL or pass --model DIR)"))?
+                .ok_or_else(|| {
+                    anyhow::anyhow!("no default model found (set DFA_MODEL or pass --model DIR)")
+                })?
                 .display()
                 .to_string(),
         };
@@ -61,9 +65,19 @@ impl Engine {
             };
             (llm, tok)
         } else {
-            let dir = cfg.llm.safetensors.as_ref().expect("checked by ModelDir::open");
-            let tok_path = cfg.tokenizer.clone().unwrap_or_else(|| dir.join("tokenizer.json"));
-            (Llm::load_safetensors(dir, DType::F32, &device)?, load_tokenizer(&tok_path)?)
+            let dir = cfg
+                .llm
+                .safetensors
+                .as_ref()
+                .expect("checked by ModelDir::open");
+            let tok_path = cfg
+                .tokenizer
+                .clone()
+                .unwrap_or_else(|| dir.join("tokenizer.json"));
+            (
+                Llm::load_safetensors(dir, DType::F32, &device)?,
+                load_tokenizer(&tok_path)?,
+            )
         };
         let ids = add_dfa_tokens(&mut tokenizer)?;
         let (parts, manifest) = extras::load(&cfg.extras, &device)?;
@@ -76,14 +90,21 @@ impl Engine {
             );
         }
         llm.set_extra_rows(parts.token_rows.clone())?;
-        let adapter_dir: Option<PathBuf> = opts.adapter.as_ref().map(PathBuf::from).or_else(|| cfg.adapter.clone());
+        let adapter_dir: Option<PathBuf> = opts
+            .adapter
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| cfg.adapter.clone());
         let mut adapter_sha = None;
         if let Some(dir) = &adapter_dir {
             let adapter = LoraAdapter::load(dir)?;
             llm.apply_lora(&adapter, opts.merge_lora)?;
             adapter_sha = sha256_file(&dir.join("adapter_model.safetensors")).ok();
         }
-        let stop_ids = ["<|im_end|>", "<|endoftext|>"].iter().filter_map(|t| tokenizer.token_to_id(t)).collect();
+        let stop_ids = ["<|im_end|>", "<|endoftext|>"]
+            .iter()
+            .filter_map(|t| tokenizer.token_to_id(t))
+            .collect();
         let model_sha256 = {
             use sha2::Digest;
             let mut h = sha2::Sha256::new();
@@ -100,13 +121,26 @@ impl Engine {
             model_sha256,
             adapter: adapter_dir.map(|d| d.display().to_string()),
             adapter_sha256: adapter_sha,
-            dtype: if cfg.llm.gguf.is_some() && !cfg.llm.dequantize { "q4_1+f32".into() } else { "f32".into() },
+            dtype: if cfg.llm.gguf.is_some() && !cfg.llm.dequantize {
+                "q4_1+f32".into()
+            } else {
+                "f32".into()
+            },
             device: "cpu".into(),
             seed: 0,
             prompt_id: cfg.prompt.prompt_id.clone(),
             trained: cfg.trained,
         };
-        Ok(Self { model, device, llm, tokenizer, ids, stop_ids, parts, provenance })
+        Ok(Self {
+            model,
+            device,
+            llm,
+            tokenizer,
+            ids,
+            stop_ids,
+            parts,
+            provenance,
+        })
     }
 
     /// Encode one face crop.
@@ -119,7 +153,10 @@ impl Engine {
         let mut warnings = Vec::new();
         let mut boxes: Vec<[f32; 4]> = match &req.face_boxes {
             Some(b) => b.clone(),
-            None => crate::face::detect_faces(&req.image, Default::default()).into_iter().map(|f| f.bbox).collect(),
+            None => crate::face::detect_faces(&req.image, Default::default())
+                .into_iter()
+                .map(|f| f.bbox)
+                .collect(),
         };
         if boxes.is_empty() {
             if !req.whole_image_fallback {
@@ -130,17 +167,29 @@ impl Engine {
             let m = 0.5 / (1.0 + 2.0 * self.model.config.image.face_margin);
             let side = w.min(h) as f32 * (1.0 - 2.0 * (0.5 - m)).max(0.2);
             let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-            boxes.push([cx - side / 2.0, cy - side / 2.0, cx + side / 2.0, cy + side / 2.0]);
+            boxes.push([
+                cx - side / 2.0,
+                cy - side / 2.0,
+                cx + side / 2.0,
+                cy + side / 2.0,
+            ]);
         }
         if let Some(i) = req.face {
             let found = boxes.len();
-            let b = *boxes.get(i).ok_or(AnalysisError::NoSuchFace { asked: i, found })?;
+            let b = *boxes
+                .get(i)
+                .ok_or(AnalysisError::NoSuchFace { asked: i, found })?;
             boxes = vec![b];
         }
         Ok((boxes, warnings))
     }
 
-    fn region_mask(&self, img: &RgbImage, bbox: [f32; 4], q: &RegionQuery) -> Result<GrayImage, AnalysisError> {
+    fn region_mask(
+        &self,
+        img: &RgbImage,
+        bbox: [f32; 4],
+        q: &RegionQuery,
+    ) -> Result<GrayImage, AnalysisError> {
         let (w, h) = img.dimensions();
         Ok(match q {
             RegionQuery::Mask(m) => {
@@ -162,26 +211,14 @@ impl Engine {
         })
     }
 
-    /// Region mask (image coordinates) → weights on the encoder's pixel grid.
-    fn mask_on_grid(&self, mask: &GrayImage, crop: &FaceCrop, gh: usize, gw: usize) -> candle_core::Result<Tensor> {
-        let mut v = vec![0f32; gh * gw];
-        let [x0, y0, side] = crop.origin;
-        for gy in 0..gh {
-            for gx in 0..gw {
-                let mut on = 0;
-                for sy in 0..2 {
-                    for sx in 0..2 {
-                        let x = x0 + (gx as f32 + 0.25 + 0.5 * sx as f32) / gw as f32 * side;
-                        let y = y0 + (gy as f32 + 0.25 + 0.5 * sy as f32) / gh as f32 * side;
-                        if x >= 0.0 && y >= 0.0 && (x as u32) < mask.width() && (y as u32) < mask.height() && mask.get_pixel(x as u32, y as u32).0[0] > 127 {
-                            on += 1;
-                        }
-                    }
-                }
-                v[gy * gw + gx] = on as f32 / 4.0;
-            }
-        }
-        Tensor::from_vec(v, (gh, gw), &self.device)
+    /// Region mask (image coordinates) → weights on the encoder's (square) pixel grid.
+    fn mask_on_grid(
+        &self,
+        mask: &GrayImage,
+        crop: &FaceCrop,
+        g: usize,
+    ) -> candle_core::Result<Tensor> {
+        Tensor::from_vec(mask_to_grid(mask, crop, g), (g, g), &self.device)
     }
 
     /// Analyse one face; `None` when the sink asked to stop before anything was produced.
@@ -202,37 +239,78 @@ impl Engine {
         let mut regions: Option<Option<CropRegions>> = None;
         let region = match &req.region {
             Some(q) => {
-                let (_, _, gh, gw) = feats.pixels.dims4().map_err(merr)?;
+                let (_, _, gh, _) = feats.pixels.dims4().map_err(merr)?;
                 let grid = if let RegionQuery::Concept(name) = q {
                     let fict = Fict::builtin();
-                    let concept = fict.lookup(name).map_err(|e| AnalysisError::BadRegion(e.to_string()))?;
-                    let r = regions.get_or_insert_with(|| CropRegions::new(img, bbox, &crop)).as_ref().ok_or_else(|| {
-                        AnalysisError::BadRegion(format!("cannot place \"{name}\": no facial landmarks for this face"))
+                    let concept = fict
+                        .lookup(name)
+                        .map_err(|e| AnalysisError::BadRegion(e.to_string()))?;
+                    let r = regions
+                        .get_or_insert_with(|| CropRegions::new(img, bbox, &crop))
+                        .as_ref()
+                        .ok_or_else(|| {
+                            AnalysisError::BadRegion(format!(
+                                "cannot place \"{name}\": no facial landmarks for this face"
+                            ))
+                        })?;
+                    let m = r.masks.masks.get(&concept.name).ok_or_else(|| {
+                        AnalysisError::BadRegion(format!("region \"{name}\" is empty on this face"))
                     })?;
-                    let m = r.masks.masks.get(&concept.name).ok_or_else(|| AnalysisError::BadRegion(format!("region \"{name}\" is empty on this face")))?;
-                    let local = FaceCrop { image: RgbImage::new(1, 1), origin: [0.0, 0.0, r.side as f32] };
-                    self.mask_on_grid(m, &local, gh, gw).map_err(merr)?
+                    let local = FaceCrop {
+                        image: RgbImage::new(1, 1),
+                        origin: [0.0, 0.0, r.side as f32],
+                    };
+                    self.mask_on_grid(m, &local, gh).map_err(merr)?
                 } else {
                     let mask = self.region_mask(img, bbox, q)?;
-                    self.mask_on_grid(&mask, &crop, gh, gw).map_err(merr)?
+                    self.mask_on_grid(&mask, &crop, gh).map_err(merr)?
                 };
-                Some(self.parts.region_embedding(&feats.pixels, &grid).map_err(merr)?)
+                Some(
+                    self.parts
+                        .region_embedding(&feats.pixels, &grid)
+                        .map_err(merr)?,
+                )
             }
             None => None,
         };
 
-        let question = req.prompt.clone().unwrap_or_else(|| cfg.prompt.default_prompt.clone());
-        let history: Vec<(String, String)> = req.history.iter().map(|t| (t.user.clone(), t.assistant.clone())).collect();
-        let text = render_chat(cfg.prompt.system.as_deref(), &history, &user_text(visual.dim(0).map_err(merr)?, &question, region.is_some()));
-        let enc = self.tokenizer.encode(text, false).map_err(|e| AnalysisError::Model(e.to_string()))?;
+        let question = req
+            .prompt
+            .clone()
+            .unwrap_or_else(|| cfg.prompt.default_prompt.clone());
+        let history: Vec<(String, String)> = req
+            .history
+            .iter()
+            .map(|t| (t.user.clone(), t.assistant.clone()))
+            .collect();
+        let text = render_chat(
+            cfg.prompt.system.as_deref(),
+            &history,
+            &user_text(visual.dim(0).map_err(merr)?, &question, region.is_some()),
+        );
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| AnalysisError::Model(e.to_string()))?;
         let ids: Vec<u32> = enc.get_ids().to_vec();
-        let id_t = Tensor::new(ids.as_slice(), &self.device).map_err(merr)?.unsqueeze(0).map_err(merr)?;
-        let mut embeds = self.llm.embed(&id_t).map_err(merr)?.squeeze(0).map_err(merr)?;
+        let id_t = Tensor::new(ids.as_slice(), &self.device)
+            .map_err(merr)?
+            .unsqueeze(0)
+            .map_err(merr)?;
+        let mut embeds = self
+            .llm
+            .embed(&id_t)
+            .map_err(merr)?
+            .squeeze(0)
+            .map_err(merr)?;
         // Visual tokens: only this turn's <image> placeholders (history turns are text).
         let img_pos = positions_of(&ids, self.ids.image);
         let n_vis = visual.dim(0).map_err(merr)?;
         if img_pos.len() < n_vis {
-            return Err(AnalysisError::Model(format!("prompt has {} <image> tokens, need {n_vis}", img_pos.len())));
+            return Err(AnalysisError::Model(format!(
+                "prompt has {} <image> tokens, need {n_vis}",
+                img_pos.len()
+            )));
         }
         let img_pos = img_pos[img_pos.len() - n_vis..].to_vec();
         embeds = splice_rows(&embeds, &img_pos, &visual).map_err(merr)?;
@@ -244,12 +322,22 @@ impl Engine {
         }
 
         let mut cache = self.llm.new_cache();
-        let hidden = self.llm.forward(&embeds.unsqueeze(0).map_err(merr)?, Some(&mut cache), 0).map_err(merr)?;
+        let hidden = self
+            .llm
+            .forward(&embeds.unsqueeze(0).map_err(merr)?, Some(&mut cache), 0)
+            .map_err(merr)?;
         let t = ids.len();
-        let mut h_last = hidden.narrow(1, t - 1, 1).map_err(merr)?.squeeze(1).map_err(merr)?; // (1, d)
+        let mut h_last = hidden
+            .narrow(1, t - 1, 1)
+            .map_err(merr)?
+            .squeeze(1)
+            .map_err(merr)?; // (1, d)
 
         // Verdict from the head (never from prose).
-        let (p_fake, type_probs) = self.parts.verdict_probs(&feats.pooled, &h_last).map_err(merr)?;
+        let (p_fake, type_probs) = self
+            .parts
+            .verdict_probs(&feats.pooled, &h_last)
+            .map_err(merr)?;
         let th = &cfg.thresholds;
         let verdict = if !cfg.trained {
             Verdict::Uncertain
@@ -260,15 +348,38 @@ impl Engine {
         } else {
             Verdict::Uncertain
         };
-        let forgery_type = (verdict != Verdict::Real).then(|| type_probs.first().map(|(n, _)| n.clone())).flatten();
-        if !sink(Event::Verdict { face_id, verdict, p_fake, forgery_type: forgery_type.clone() }) {
-            return Ok((empty_face(face_id, bbox, verdict, p_fake, forgery_type, type_probs), true));
+        let forgery_type = (verdict != Verdict::Real)
+            .then(|| type_probs.first().map(|(n, _)| n.clone()))
+            .flatten();
+        if !sink(Event::Verdict {
+            face_id,
+            verdict,
+            p_fake,
+            forgery_type: forgery_type.clone(),
+        }) {
+            return Ok((
+                empty_face(face_id, bbox, verdict, p_fake, forgery_type, type_probs),
+                true,
+            ));
         }
         let draw_masks = cfg.trained && verdict != Verdict::Real;
-        let pixel_emb = if draw_masks { Some(self.parts.mask_decoder.pixel_embeddings(&feats.pixels).map_err(merr)?) } else { None };
+        let pixel_emb = if draw_masks {
+            Some(
+                self.parts
+                    .mask_decoder
+                    .pixel_embeddings(&feats.pixels)
+                    .map_err(merr)?,
+            )
+        } else {
+            None
+        };
 
         // Decode.
-        let mut sampler = Sampler::new(req.gen.seed, req.gen.temperature as f64, req.gen.top_p as f64);
+        let mut sampler = Sampler::new(
+            req.gen.seed,
+            req.gen.temperature as f64,
+            req.gen.top_p as f64,
+        );
         let mut raw = String::new();
         let mut visible = String::new();
         let mut text_ids: Vec<u32> = Vec::new();
@@ -280,7 +391,12 @@ impl Engine {
         let mut stopped = false;
         let mut pos = t;
         for _ in 0..req.gen.max_tokens {
-            let logits = self.llm.logits(&h_last).map_err(merr)?.squeeze(0).map_err(merr)?;
+            let logits = self
+                .llm
+                .logits(&h_last)
+                .map_err(merr)?
+                .squeeze(0)
+                .map_err(merr)?;
             let tok = sampler.sample(&logits).map_err(merr)?;
             if self.stop_ids.contains(&tok) {
                 break;
@@ -290,14 +406,24 @@ impl Engine {
                 raw.push_str("<p> ");
                 let id = next_seg;
                 phrase = Some((id, String::new()));
-                events.push(Event::PhraseOpen { face_id, seg_id: id });
+                events.push(Event::PhraseOpen {
+                    face_id,
+                    seg_id: id,
+                });
             } else if tok == self.ids.p_close {
                 raw.push_str(" </p>");
                 if let Some((id, p)) = phrase.take() {
                     let p = p.trim().to_string();
                     visible.push_str(&format!(" [{id}]"));
-                    events.push(Event::TextDelta { face_id, text: format!(" [{id}]") });
-                    events.push(Event::PhraseClose { face_id, seg_id: id, phrase: p.clone() });
+                    events.push(Event::TextDelta {
+                        face_id,
+                        text: format!(" [{id}]"),
+                    });
+                    events.push(Event::PhraseClose {
+                        face_id,
+                        seg_id: id,
+                        phrase: p.clone(),
+                    });
                     last_phrase = Some((id, p));
                 }
             } else if tok == self.ids.seg {
@@ -307,15 +433,23 @@ impl Engine {
                 if let Some(pe) = &pixel_emb {
                     // h_last is the state whose output predicted [SEG].
                     let r = regions.get_or_insert_with(|| CropRegions::new(img, bbox, &crop));
-                    let seg = self.segment(img, &crop, pe, &h_last, id, &p, r.as_ref()).map_err(merr)?;
-                    events.push(Event::MaskReady { face_id, segment: seg.clone() });
+                    let seg = self
+                        .segment(img, &crop, pe, &h_last, id, &p, r.as_ref())
+                        .map_err(merr)?;
+                    events.push(Event::MaskReady {
+                        face_id,
+                        segment: seg.clone(),
+                    });
                     segments.push(seg);
                 }
             } else if tok == self.ids.image || tok == self.ids.region {
                 // Never meaningful in an answer: skip.
             } else {
                 text_ids.push(tok);
-                let decoded = self.tokenizer.decode(&text_ids, false).map_err(|e| AnalysisError::Model(e.to_string()))?;
+                let decoded = self
+                    .tokenizer
+                    .decode(&text_ids, false)
+                    .map_err(|e| AnalysisError::Model(e.to_string()))?;
                 if decoded.len() > emitted && decoded.is_char_boundary(emitted) {
                     let delta = decoded[emitted..].to_string();
                     emitted = decoded.len();
@@ -324,7 +458,10 @@ impl Engine {
                     if let Some((_, p)) = phrase.as_mut() {
                         p.push_str(&delta);
                     }
-                    events.push(Event::TextDelta { face_id, text: delta });
+                    events.push(Event::TextDelta {
+                        face_id,
+                        text: delta,
+                    });
                 }
             }
             if tok == self.ids.p_open || tok == self.ids.p_close || tok == self.ids.seg {
@@ -340,7 +477,15 @@ impl Engine {
             if stopped {
                 break;
             }
-            let e = self.llm.embed(&Tensor::new(&[tok], &self.device).map_err(merr)?.unsqueeze(0).map_err(merr)?).map_err(merr)?;
+            let e = self
+                .llm
+                .embed(
+                    &Tensor::new(&[tok], &self.device)
+                        .map_err(merr)?
+                        .unsqueeze(0)
+                        .map_err(merr)?,
+                )
+                .map_err(merr)?;
             let h = self.llm.forward(&e, Some(&mut cache), pos).map_err(merr)?;
             pos += 1;
             h_last = h.squeeze(1).map_err(merr)?;
@@ -364,18 +509,39 @@ impl Engine {
 
     /// Decode one mask (from the predicting hidden state) and paste it into image coordinates.
     #[allow(clippy::too_many_arguments)]
-    fn segment(&self, img: &RgbImage, crop: &FaceCrop, pixel_emb: &Tensor, h: &Tensor, id: usize, phrase: &str, regions: Option<&CropRegions>) -> candle_core::Result<SegmentResult> {
+    fn segment(
+        &self,
+        img: &RgbImage,
+        crop: &FaceCrop,
+        pixel_emb: &Tensor,
+        h: &Tensor,
+        id: usize,
+        phrase: &str,
+        regions: Option<&CropRegions>,
+    ) -> candle_core::Result<SegmentResult> {
         let logits = self.parts.mask_logits(pixel_emb, h)?; // (gh, gw)
         let mask = paste_logits(&logits, crop, img.width(), img.height())?;
         let region = concept_of_phrase(phrase);
         let consistent = region.as_ref().and_then(|r| regions?.mask_inside(&mask, r));
         let (bb, area) = mask_bbox(&mask);
-        Ok(SegmentResult { id, phrase: phrase.to_string(), region, bbox: bb, area_px: area, mask, consistent })
+        Ok(SegmentResult {
+            id,
+            phrase: phrase.to_string(),
+            region,
+            bbox: bb,
+            area_px: area,
+            mask,
+            consistent,
+        })
     }
 }
 
 impl Analyzer for Engine {
-    fn analyze(&self, req: &Request, sink: &mut dyn FnMut(Event) -> bool) -> Result<AnalysisResult, AnalysisError> {
+    fn analyze(
+        &self,
+        req: &Request,
+        sink: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<AnalysisResult, AnalysisError> {
         let (boxes, mut warnings) = self.find_faces(req)?;
         if !self.model.config.trained {
             warnings.push("the model's heads are UNTRAINED: the verdict is 'uncertain' and no masks are drawn".into());
@@ -403,7 +569,14 @@ impl Analyzer for Engine {
         let mut provenance = self.provenance.clone();
         provenance.seed = req.gen.seed;
         let (width, height) = req.image.dimensions();
-        Ok(AnalysisResult { image_path: req.image_path.clone(), width, height, faces, warnings, provenance })
+        Ok(AnalysisResult {
+            image_path: req.image_path.clone(),
+            width,
+            height,
+            faces,
+            warnings,
+            provenance,
+        })
     }
 }
 
@@ -417,15 +590,28 @@ impl Parts {
     /// Pooled region features → one `<region>` embedding (1, d).
     pub fn region_embedding(&self, pixels: &Tensor, grid: &Tensor) -> candle_core::Result<Tensor> {
         use candle_core::Module;
-        self.region_projector.forward(&super::grounding::pool_region(pixels, grid)?)
+        self.region_projector
+            .forward(&super::grounding::pool_region(pixels, grid)?)
     }
 
     /// P(fake) and sorted type probabilities.
-    pub fn verdict_probs(&self, pooled: &Tensor, h: &Tensor) -> candle_core::Result<(f32, Vec<(String, f32)>)> {
+    pub fn verdict_probs(
+        &self,
+        pooled: &Tensor,
+        h: &Tensor,
+    ) -> candle_core::Result<(f32, Vec<(String, f32)>)> {
         let out = self.verdict.forward(pooled, h)?;
-        let p = candle_nn::ops::sigmoid(&out.fake)?.flatten_all()?.to_vec1::<f32>()?[0];
-        let probs = candle_nn::ops::softmax(&out.types, candle_core::D::Minus1)?.flatten_all()?.to_vec1::<f32>()?;
-        let mut named: Vec<(String, f32)> = crate::forge::record::FORGERY_TYPES.iter().map(|s| s.to_string()).zip(probs).collect();
+        let p = candle_nn::ops::sigmoid(&out.fake)?
+            .flatten_all()?
+            .to_vec1::<f32>()?[0];
+        let probs = candle_nn::ops::softmax(&out.types, candle_core::D::Minus1)?
+            .flatten_all()?
+            .to_vec1::<f32>()?;
+        let mut named: Vec<(String, f32)> = crate::forge::record::FORGERY_TYPES
+            .iter()
+            .map(|s| s.to_string())
+            .zip(probs)
+            .collect();
         named.sort_by(|a, b| b.1.total_cmp(&a.1));
         Ok((p, named))
     }
@@ -434,7 +620,10 @@ impl Parts {
     pub fn mask_logits(&self, pixel_emb: &Tensor, h: &Tensor) -> candle_core::Result<Tensor> {
         use candle_core::Module;
         let q = self.seg_projector.forward(h)?.unsqueeze(0)?; // (1, 1, dim)
-        self.mask_decoder.decode(&q, pixel_emb)?.squeeze(0)?.squeeze(0)
+        self.mask_decoder
+            .decode(&q, pixel_emb)?
+            .squeeze(0)?
+            .squeeze(0)
     }
 }
 
@@ -442,8 +631,25 @@ fn merr<E: std::fmt::Display>(e: E) -> AnalysisError {
     AnalysisError::Model(e.to_string())
 }
 
-fn empty_face(face_id: usize, bbox: [f32; 4], verdict: Verdict, p_fake: f32, forgery_type: Option<String>, type_probs: Vec<(String, f32)>) -> FaceResult {
-    FaceResult { face_id, bbox, verdict, p_fake, forgery_type, type_probs, explanation: String::new(), explanation_raw: String::new(), segments: vec![] }
+fn empty_face(
+    face_id: usize,
+    bbox: [f32; 4],
+    verdict: Verdict,
+    p_fake: f32,
+    forgery_type: Option<String>,
+    type_probs: Vec<(String, f32)>,
+) -> FaceResult {
+    FaceResult {
+        face_id,
+        bbox,
+        verdict,
+        p_fake,
+        forgery_type,
+        type_probs,
+        explanation: String::new(),
+        explanation_raw: String::new(),
+        segments: vec![],
+    }
 }
 
 /// The FICT concept a phrase names ("the left eye" → "left eye"), if any.
@@ -469,9 +675,16 @@ impl CropRegions {
         let lm = crate::face::face_landmarks(img, bbox)?;
         let [x0, y0, s] = crop.origin;
         let k = Self::SIDE as f32 / s;
-        let local: Vec<[f32; 2]> = lm.iter().map(|p| [(p[0] - x0) * k, (p[1] - y0) * k]).collect();
+        let local: Vec<[f32; 2]> = lm
+            .iter()
+            .map(|p| [(p[0] - x0) * k, (p[1] - y0) * k])
+            .collect();
         let masks = Fict::builtin().rasterize(&local, Self::SIDE, Self::SIDE);
-        Some(Self { masks, origin: crop.origin, side: Self::SIDE })
+        Some(Self {
+            masks,
+            origin: crop.origin,
+            side: Self::SIDE,
+        })
     }
 
     /// Whether at least half of `mask` (image-sized) lies in (the 3-px-grown) concept `name`.
@@ -485,11 +698,18 @@ impl CropRegions {
                 continue;
             }
             on += 1;
-            let (cx, cy) = (((x as f32 + 0.5 - x0) * k) as i64, ((y as f32 + 0.5 - y0) * k) as i64);
+            let (cx, cy) = (
+                ((x as f32 + 0.5 - x0) * k) as i64,
+                ((y as f32 + 0.5 - y0) * k) as i64,
+            );
             let hit = (-3..=3).any(|dy| {
                 (-3..=3).any(|dx| {
                     let (u, v) = (cx + dx, cy + dy);
-                    u >= 0 && v >= 0 && u < self.side as i64 && v < self.side as i64 && region.get_pixel(u as u32, v as u32).0[0] > 127
+                    u >= 0
+                        && v >= 0
+                        && u < self.side as i64
+                        && v < self.side as i64
+                        && region.get_pixel(u as u32, v as u32).0[0] > 127
                 })
             });
             if hit {
@@ -522,12 +742,21 @@ pub fn mask_bbox(mask: &GrayImage) -> ([u32; 4], u64) {
 fn box_mask(w: u32, h: u32, b: [f32; 4]) -> GrayImage {
     GrayImage::from_fn(w, h, |x, y| {
         let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
-        image::Luma([if fx >= b[0] && fx < b[2] && fy >= b[1] && fy < b[3] { 255 } else { 0 }])
+        image::Luma([if fx >= b[0] && fx < b[2] && fy >= b[1] && fy < b[3] {
+            255
+        } else {
+            0
+        }])
     })
 }
 
 /// Bilinearly sample crop-grid logits at every image pixel inside the crop; > 0 = on.
-pub fn paste_logits(logits: &Tensor, crop: &FaceCrop, w: u32, h: u32) -> candle_core::Result<GrayImage> {
+pub fn paste_logits(
+    logits: &Tensor,
+    crop: &FaceCrop,
+    w: u32,
+    h: u32,
+) -> candle_core::Result<GrayImage> {
     let (gh, gw) = logits.dims2()?;
     let l: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     let [x0, y0, side] = crop.origin;
@@ -542,7 +771,10 @@ pub fn paste_logits(logits: &Tensor, crop: &FaceCrop, w: u32, h: u32) -> candle_
             let u = ((x as f32 + 0.5 - x0) / side * gw as f32 - 0.5).clamp(0.0, (gw - 1) as f32);
             let (u0, fu) = (u.floor() as usize, u.fract());
             let u1 = (u0 + 1).min(gw - 1);
-            let val = l[v0 * gw + u0] * (1.0 - fu) * (1.0 - fv) + l[v0 * gw + u1] * fu * (1.0 - fv) + l[v1 * gw + u0] * (1.0 - fu) * fv + l[v1 * gw + u1] * fu * fv;
+            let val = l[v0 * gw + u0] * (1.0 - fu) * (1.0 - fv)
+                + l[v0 * gw + u1] * fu * (1.0 - fv)
+                + l[v1 * gw + u0] * (1.0 - fu) * fv
+                + l[v1 * gw + u1] * fu * fv;
             if val > 0.0 {
                 out.put_pixel(x, y, image::Luma([255]));
             }

@@ -38,7 +38,11 @@ pub struct Parts {
 }
 
 impl Parts {
-    pub fn new(vision_cfg: &VisionConfig, dims: &PartDims, vb: VarBuilder) -> candle_core::Result<Self> {
+    pub fn new(
+        vision_cfg: &VisionConfig,
+        dims: &PartDims,
+        vb: VarBuilder,
+    ) -> candle_core::Result<Self> {
         let vision = VisionEncoder::new(vision_cfg, vb.pp(vision_cfg.weight_prefix()))?;
         let (tok, pix, d) = (vision.token_dim(), vision.pixel_dim(), dims.llm_dim);
         let pooled = tok;
@@ -49,7 +53,14 @@ impl Parts {
             mask_decoder: MaskDecoder::new(pix, dims.mask_dim, vb.pp("mask_decoder"))?,
             verdict: VerdictHead::new(pooled, d, dims.n_types, vb.pp("verdict_head"))?,
             aux: AuxHeads::new(pooled, pix, dims.n_types, dims.n_concepts, vb.pp("aux"))?,
-            token_rows: vb.get_with_hints((dims.n_added_tokens, d), "added_tokens", candle_nn::Init::Randn { mean: 0.0, stdev: 0.02 })?,
+            token_rows: vb.get_with_hints(
+                (dims.n_added_tokens, d),
+                "added_tokens",
+                candle_nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            )?,
             vision,
         })
     }
@@ -81,13 +92,24 @@ pub enum ExtrasError {
 }
 
 /// Write tensors + manifest (shapes are filled in from the tensors).
-pub fn save(path: &Path, tensors: &HashMap<String, Tensor>, mut manifest: Manifest) -> anyhow::Result<()> {
+pub fn save(
+    path: &Path,
+    tensors: &HashMap<String, Tensor>,
+    mut manifest: Manifest,
+) -> anyhow::Result<()> {
     manifest.format = MANIFEST_FORMAT.into();
-    manifest.shapes = tensors.iter().map(|(k, t)| (k.clone(), t.dims().to_vec())).collect();
+    manifest.shapes = tensors
+        .iter()
+        .map(|(k, t)| (k.clone(), t.dims().to_vec()))
+        .collect();
     let meta = HashMap::from([(MANIFEST_KEY.to_string(), serde_json::to_string(&manifest)?)]);
     let tmp = path.with_extension("safetensors.tmp");
     let sorted: BTreeMap<&String, &Tensor> = tensors.iter().collect();
-    safetensors::serialize_to_file(sorted.into_iter().map(|(k, t)| (k.as_str(), t)), Some(meta), &tmp)?;
+    safetensors::serialize_to_file(
+        sorted.into_iter().map(|(k, t)| (k.as_str(), t)),
+        Some(meta),
+        &tmp,
+    )?;
     std::fs::rename(&tmp, path)?;
     Ok(())
 }
@@ -95,25 +117,59 @@ pub fn save(path: &Path, tensors: &HashMap<String, Tensor>, mut manifest: Manife
 /// Read the manifest and check that it matches the tensors in the file.
 pub fn read_manifest(path: &Path) -> Result<Manifest, ExtrasError> {
     let p = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| ExtrasError::Read { path: p.clone(), reason: e.to_string() })?;
-    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| ExtrasError::Read { path: p.clone(), reason: e.to_string() })?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ExtrasError::Read { path: p.clone(), reason: e.to_string() })?;
-    let raw = meta.metadata().as_ref().and_then(|m| m.get(MANIFEST_KEY)).ok_or(ExtrasError::NoManifest { path: p.clone() })?;
-    let manifest: Manifest = serde_json::from_str(raw).map_err(|e| ExtrasError::Mismatch { path: p.clone(), reason: format!("manifest is malformed: {e}") })?;
+    let bytes = std::fs::read(path).map_err(|e| ExtrasError::Read {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| ExtrasError::Read {
+        path: p.clone(),
+        reason: e.to_string(),
+    })?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| ExtrasError::Read {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+    let raw = meta
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get(MANIFEST_KEY))
+        .ok_or(ExtrasError::NoManifest { path: p.clone() })?;
+    let manifest: Manifest = serde_json::from_str(raw).map_err(|e| ExtrasError::Mismatch {
+        path: p.clone(),
+        reason: format!("manifest is malformed: {e}"),
+    })?;
     if manifest.format != MANIFEST_FORMAT {
-        return Err(ExtrasError::Mismatch { path: p, reason: format!("format {} (expected {MANIFEST_FORMAT})", manifest.format) });
+        return Err(ExtrasError::Mismatch {
+            path: p,
+            reason: format!("format {} (expected {MANIFEST_FORMAT})", manifest.format),
+        });
     }
     for (name, view) in st.tensors() {
         match manifest.shapes.get(&name) {
-            None => return Err(ExtrasError::Mismatch { path: p, reason: format!("tensor {name} is not in the manifest") }),
+            None => {
+                return Err(ExtrasError::Mismatch {
+                    path: p,
+                    reason: format!("tensor {name} is not in the manifest"),
+                })
+            }
             Some(s) if s != view.shape() => {
-                return Err(ExtrasError::Mismatch { path: p, reason: format!("tensor {name} has shape {:?}, manifest says {s:?}", view.shape()) })
+                return Err(ExtrasError::Mismatch {
+                    path: p,
+                    reason: format!(
+                        "tensor {name} has shape {:?}, manifest says {s:?}",
+                        view.shape()
+                    ),
+                })
             }
             _ => {}
         }
     }
     if let Some(missing) = manifest.shapes.keys().find(|k| st.tensor(k).is_err()) {
-        return Err(ExtrasError::Mismatch { path: p, reason: format!("tensor {missing} is in the manifest but not in the file") });
+        return Err(ExtrasError::Mismatch {
+            path: p,
+            reason: format!("tensor {missing} is in the manifest but not in the file"),
+        });
     }
     Ok(manifest)
 }
@@ -121,9 +177,13 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, ExtrasError> {
 /// Load the parts from an extras file (manifest checked first; shape errors name the key).
 pub fn load(path: &Path, device: &Device) -> anyhow::Result<(Parts, Manifest)> {
     let manifest = read_manifest(path)?;
-    let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[path], candle_core::DType::F32, device)? };
-    let parts = Parts::new(&manifest.vision, &manifest.dims, vb)
-        .map_err(|e| ExtrasError::Mismatch { path: path.display().to_string(), reason: e.to_string() })?;
+    let vb =
+        unsafe { VarBuilder::from_mmaped_safetensors(&[path], candle_core::DType::F32, device)? };
+    let parts =
+        Parts::new(&manifest.vision, &manifest.dims, vb).map_err(|e| ExtrasError::Mismatch {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
     Ok((parts, manifest))
 }
 
@@ -133,17 +193,45 @@ mod tests {
     use crate::model::cnn::CnnConfig;
 
     fn dims() -> PartDims {
-        PartDims { llm_dim: 32, mask_dim: 16, n_types: 7, n_concepts: 5, n_added_tokens: 5 }
+        PartDims {
+            llm_dim: 32,
+            mask_dim: 16,
+            n_types: 7,
+            n_concepts: 5,
+            n_added_tokens: 5,
+        }
     }
 
     #[test]
     fn save_load_round_trip_and_manifest_checks() {
         let dev = Device::Cpu;
         let vm = candle_nn::VarMap::new();
-        let vision = VisionConfig::DfaCnn(CnnConfig { widths: [8, 8, 16, 16], pixel_dim: 8, token_grid: 2, in_channels: 3 });
-        Parts::new(&vision, &dims(), VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev)).unwrap();
-        let tensors: HashMap<String, Tensor> = vm.data().lock().unwrap().iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
-        let m = Manifest { format: String::new(), vision: vision.clone(), dims: dims(), concepts: vec![], shapes: BTreeMap::new() };
+        let vision = VisionConfig::DfaCnn(CnnConfig {
+            widths: [8, 8, 16, 16],
+            pixel_dim: 8,
+            token_grid: 2,
+            in_channels: 3,
+        });
+        Parts::new(
+            &vision,
+            &dims(),
+            VarBuilder::from_varmap(&vm, candle_core::DType::F32, &dev),
+        )
+        .unwrap();
+        let tensors: HashMap<String, Tensor> = vm
+            .data()
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+            .collect();
+        let m = Manifest {
+            format: String::new(),
+            vision: vision.clone(),
+            dims: dims(),
+            concepts: vec![],
+            shapes: BTreeMap::new(),
+        };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("extras.safetensors");
         save(&path, &tensors, m.clone()).unwrap();
@@ -153,7 +241,10 @@ mod tests {
 
         // A file whose tensors disagree with its manifest is refused, naming the tensor.
         let mut wrong = tensors.clone();
-        wrong.insert("mm_projector.0.weight".into(), Tensor::zeros((3, 3), candle_core::DType::F32, &dev).unwrap());
+        wrong.insert(
+            "mm_projector.0.weight".into(),
+            Tensor::zeros((3, 3), candle_core::DType::F32, &dev).unwrap(),
+        );
         let bad = dir.path().join("bad.safetensors");
         save(&bad, &wrong, m.clone()).unwrap();
         let err = load(&bad, &dev).err().unwrap().to_string();
@@ -162,6 +253,9 @@ mod tests {
         // A plain safetensors without manifest is refused.
         let plain = dir.path().join("plain.safetensors");
         candle_core::safetensors::save(&tensors, &plain).unwrap();
-        assert!(matches!(read_manifest(&plain), Err(ExtrasError::NoManifest { .. })));
+        assert!(matches!(
+            read_manifest(&plain),
+            Err(ExtrasError::NoManifest { .. })
+        ));
     }
 }

@@ -21,7 +21,10 @@ pub struct Mlp2 {
 
 impl Mlp2 {
     pub fn new(din: usize, dhid: usize, dout: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { fc1: linear(din, dhid, vb.pp("0"))?, fc2: linear(dhid, dout, vb.pp("2"))? })
+        Ok(Self {
+            fc1: linear(din, dhid, vb.pp("0"))?,
+            fc2: linear(dhid, dout, vb.pp("2"))?,
+        })
     }
 }
 
@@ -42,7 +45,10 @@ pub struct MaskDecoder {
 
 impl MaskDecoder {
     pub fn new(pixel_dim: usize, dim: usize, vb: VarBuilder) -> Result<Self> {
-        let pad = Conv2dConfig { padding: 1, ..Default::default() };
+        let pad = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
         Ok(Self {
             pixel_proj: conv2d(pixel_dim, dim, 1, Default::default(), vb.pp("pixel_proj"))?,
             refine: conv2d(dim, dim, 3, pad, vb.pp("refine"))?,
@@ -62,7 +68,8 @@ impl MaskDecoder {
         let (b, d, h, w) = embeddings.dims4()?;
         let q = queries.dim(1)?;
         let flat = embeddings.reshape((b, d, h * w))?;
-        let logits = (queries.matmul(&flat)? / (self.dim as f64).sqrt())?.broadcast_add(&self.bias)?;
+        let logits =
+            (queries.matmul(&flat)? / (self.dim as f64).sqrt())?.broadcast_add(&self.bias)?;
         logits.reshape((b, q, h, w))
     }
 }
@@ -84,18 +91,25 @@ pub struct HeadLogits {
 
 impl VerdictHead {
     pub fn new(vision_dim: usize, llm_dim: usize, n_types: usize, vb: VarBuilder) -> Result<Self> {
-        Ok(Self { mlp: Mlp2::new(vision_dim + llm_dim, 128, 1 + n_types, vb)? })
+        Ok(Self {
+            mlp: Mlp2::new(vision_dim + llm_dim, 128, 1 + n_types, vb)?,
+        })
     }
 
     pub fn forward(&self, pooled: &Tensor, llm_state: &Tensor) -> Result<HeadLogits> {
-        let out = self.mlp.forward(&Tensor::cat(&[pooled, llm_state], D::Minus1)?)?;
+        let out = self
+            .mlp
+            .forward(&Tensor::cat(&[pooled, llm_state], D::Minus1)?)?;
         split_fake_types(&out)
     }
 }
 
 fn split_fake_types(out: &Tensor) -> Result<HeadLogits> {
     let n = out.dim(D::Minus1)?;
-    Ok(HeadLogits { fake: out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?, types: out.narrow(D::Minus1, 1, n - 1)? })
+    Ok(HeadLogits {
+        fake: out.narrow(D::Minus1, 0, 1)?.squeeze(D::Minus1)?,
+        types: out.narrow(D::Minus1, 1, n - 1)?,
+    })
 }
 
 /// Vision-only heads: verdict/type/concept logits from pooled features and a per-pixel mask.
@@ -116,7 +130,13 @@ pub struct AuxOut {
 }
 
 impl AuxHeads {
-    pub fn new(vision_dim: usize, pixel_dim: usize, n_types: usize, n_concepts: usize, vb: VarBuilder) -> Result<Self> {
+    pub fn new(
+        vision_dim: usize,
+        pixel_dim: usize,
+        n_types: usize,
+        n_concepts: usize,
+        vb: VarBuilder,
+    ) -> Result<Self> {
         Ok(Self {
             cls: Mlp2::new(vision_dim, 128, 1 + n_types + n_concepts, vb.pp("cls"))?,
             mask: conv2d(pixel_dim, 1, 1, Default::default(), vb.pp("mask"))?,
@@ -129,7 +149,11 @@ impl AuxHeads {
         let n = out.dim(D::Minus1)?;
         let heads = split_fake_types(&out.narrow(D::Minus1, 0, 1 + self.n_types)?)?;
         let concepts = out.narrow(D::Minus1, 1 + self.n_types, n - 1 - self.n_types)?;
-        Ok(AuxOut { heads, concepts, mask: self.mask.forward(pixels)? })
+        Ok(AuxOut {
+            heads,
+            concepts,
+            mask: self.mask.forward(pixels)?,
+        })
     }
 }
 
@@ -138,9 +162,16 @@ impl AuxHeads {
 pub fn pool_region(pixels: &Tensor, mask: &Tensor) -> Result<Tensor> {
     let (_, c, h, w) = pixels.dims4()?;
     let total = mask.sum_all()?.to_scalar::<f32>()?;
-    let m = if total > 0.0 { (mask / total as f64)? } else { Tensor::ones((h, w), pixels.dtype(), pixels.device())?.affine(1.0 / (h * w) as f64, 0.0)? };
+    let m = if total > 0.0 {
+        (mask / total as f64)?
+    } else {
+        Tensor::ones((h, w), pixels.dtype(), pixels.device())?.affine(1.0 / (h * w) as f64, 0.0)?
+    };
     let weights = m.reshape((1, h * w, 1))?;
-    pixels.reshape((1, c, h * w))?.matmul(&weights)?.reshape((1, c))
+    pixels
+        .reshape((1, c, h * w))?
+        .matmul(&weights)?
+        .reshape((1, c))
 }
 
 #[cfg(test)]
@@ -165,10 +196,20 @@ mod tests {
         m[4 + 3] = 1.0; // (x=3, y=1)
         m[2 * 4 + 3] = 1.0; // (x=3, y=2)
         let mask = Tensor::from_vec(m, (4, 4), &dev).unwrap();
-        let pooled: Vec<f32> = pool_region(&pixels, &mask).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let pooled: Vec<f32> = pool_region(&pixels, &mask)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(pooled, vec![3.0, 1.5]);
         let empty = Tensor::zeros((4, 4), DType::F32, &dev).unwrap();
-        let pooled: Vec<f32> = pool_region(&pixels, &empty).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let pooled: Vec<f32> = pool_region(&pixels, &empty)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         assert_eq!(pooled, vec![1.5, 1.5]);
     }
 
@@ -185,11 +226,34 @@ mod tests {
         let logits = dec.decode(&q, &emb).unwrap();
         assert_eq!(logits.dims(), &[2, 3, 6, 5]);
         // One logit by hand: (q · e) / sqrt(4) + bias.
-        let e: Vec<f32> = emb.get(1).unwrap().flatten_from(1).unwrap().narrow(1, 7, 1).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        let e: Vec<f32> = emb
+            .get(1)
+            .unwrap()
+            .flatten_from(1)
+            .unwrap()
+            .narrow(1, 7, 1)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
         let qv: Vec<f32> = q.get(1).unwrap().get(2).unwrap().to_vec1().unwrap();
-        let bias: f32 = vm.data().lock().unwrap()["md.bias"].as_tensor().flatten_all().unwrap().to_vec1::<f32>().unwrap()[0];
+        let bias: f32 = vm.data().lock().unwrap()["md.bias"]
+            .as_tensor()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[0];
         let want = qv.iter().zip(&e).map(|(a, b)| a * b).sum::<f32>() / 2.0 + bias;
-        let got: f32 = logits.get(1).unwrap().get(2).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap()[7];
+        let got: f32 = logits
+            .get(1)
+            .unwrap()
+            .get(2)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()[7];
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
 }

@@ -24,8 +24,15 @@ use crate::analysis::Analyzer;
 
 /// Load a model directory (or `org/repo` from the hf-hub cache) and an optional adapter as an
 /// analyzer. `None` for `model` = the embedded default (dfa-tiny).
-pub fn load_analyzer(model: Option<&str>, adapter: Option<&str>) -> anyhow::Result<Box<dyn Analyzer>> {
-    let opts = engine::LoadOptions { model: model.map(String::from), adapter: adapter.map(String::from), merge_lora: false };
+pub fn load_analyzer(
+    model: Option<&str>,
+    adapter: Option<&str>,
+) -> anyhow::Result<Box<dyn Analyzer>> {
+    let opts = engine::LoadOptions {
+        model: model.map(String::from),
+        adapter: adapter.map(String::from),
+        merge_lora: false,
+    };
     Ok(Box::new(engine::Engine::load(&opts)?))
 }
 

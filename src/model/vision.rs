@@ -3,7 +3,7 @@
 
 use candle_core::{Device, Result, Tensor};
 use candle_nn::VarBuilder;
-use image::{imageops::FilterType, RgbImage};
+use image::{imageops::FilterType, GrayImage, RgbImage};
 use serde::{Deserialize, Serialize};
 
 use super::clip::{ClipConfig, ClipVit};
@@ -107,7 +107,13 @@ fn default_margin() -> f32 {
 
 impl Default for ImageConfig {
     fn default() -> Self {
-        Self { size: 128, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25], face_margin: default_margin(), highpass: false }
+        Self {
+            size: 128,
+            mean: [0.5, 0.5, 0.5],
+            std: [0.25, 0.25, 0.25],
+            face_margin: default_margin(),
+            highpass: false,
+        }
     }
 }
 
@@ -148,7 +154,39 @@ pub fn crop_face(img: &RgbImage, bbox: [f32; 4], margin: f32, size: u32) -> Face
         }
     }
     let image = image::imageops::resize(&square, size, size, FilterType::Triangle);
-    FaceCrop { image, origin: [ix0 as f32, iy0 as f32, s as f32] }
+    FaceCrop {
+        image,
+        origin: [ix0 as f32, iy0 as f32, s as f32],
+    }
+}
+
+/// Soft coverage (0..1, 3×3 samples per cell) of an image-sized binary mask on a g×g grid over
+/// the crop: region inputs at inference and mask targets in training use this one function.
+pub fn mask_to_grid(mask: &GrayImage, crop: &FaceCrop, g: usize) -> Vec<f32> {
+    let [x0, y0, side] = crop.origin;
+    let mut v = vec![0f32; g * g];
+    let k = 3;
+    for gy in 0..g {
+        for gx in 0..g {
+            let mut on = 0;
+            for sy in 0..k {
+                for sx in 0..k {
+                    let x = x0 + (gx as f32 + (sx as f32 + 0.5) / k as f32) / g as f32 * side;
+                    let y = y0 + (gy as f32 + (sy as f32 + 0.5) / k as f32) / g as f32 * side;
+                    if x >= 0.0
+                        && y >= 0.0
+                        && (x as u32) < mask.width()
+                        && (y as u32) < mask.height()
+                        && mask.get_pixel(x as u32, y as u32).0[0] > 127
+                    {
+                        on += 1;
+                    }
+                }
+            }
+            v[gy * g + gx] = on as f32 / (k * k) as f32;
+        }
+    }
+    v
 }
 
 /// (1, C, H, W) normalised tensor of an RGB image (C = 6 with `cfg.highpass`).
@@ -209,7 +247,11 @@ mod tests {
         let dev = Device::Cpu;
         let vm = VarMap::new();
         let cfg = VisionConfig::Clip(tiny_clip());
-        let enc = VisionEncoder::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision_model")).unwrap();
+        let enc = VisionEncoder::new(
+            &cfg,
+            VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision_model"),
+        )
+        .unwrap();
         let keys: Vec<String> = vm.data().lock().unwrap().keys().cloned().collect();
         for k in [
             "vision_model.embeddings.class_embedding",
@@ -226,17 +268,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("clip.safetensors");
         vm.save(&path).unwrap();
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &dev).unwrap() };
+        let vb =
+            unsafe { VarBuilder::from_mmaped_safetensors(&[&path], DType::F32, &dev).unwrap() };
         let reloaded = VisionEncoder::new(&cfg, vb.pp("vision_model")).unwrap();
         let x = Tensor::randn(0f32, 1.0, (1, 3, 32, 32), &dev).unwrap();
         let a = enc.forward(&x).unwrap();
         let b = reloaded.forward(&x).unwrap();
-        let diff = (a.tokens - b.tokens).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+        let diff = (a.tokens - b.tokens)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         assert!(diff < 1e-6);
         assert_eq!(a.pixels.dims(), &[1, 32, 4, 4]);
         assert_eq!(enc.num_tokens(), 5);
         // Another input size: positions are interpolated, features follow the new grid.
-        let big = enc.forward(&Tensor::randn(0f32, 1.0, (1, 3, 48, 48), &dev).unwrap()).unwrap();
+        let big = enc
+            .forward(&Tensor::randn(0f32, 1.0, (1, 3, 48, 48), &dev).unwrap())
+            .unwrap();
         assert_eq!(big.pixels.dims(), &[1, 32, 6, 6]);
         assert_eq!(big.tokens.dims(), &[1, 5, 32]);
     }
@@ -246,19 +298,49 @@ mod tests {
         let dev = Device::Cpu;
         let vm = VarMap::new();
         let cfg = VisionConfig::DfaCnn(CnnConfig::default());
-        let enc = VisionEncoder::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision")).unwrap();
-        let f = enc.forward(&Tensor::randn(0f32, 1.0, (2, 3, 128, 128), &dev).unwrap()).unwrap();
+        let enc = VisionEncoder::new(
+            &cfg,
+            VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision"),
+        )
+        .unwrap();
+        let f = enc
+            .forward(&Tensor::randn(0f32, 1.0, (2, 3, 128, 128), &dev).unwrap())
+            .unwrap();
         assert_eq!(f.tokens.dims(), &[2, 17, 160]);
         assert_eq!(f.pixels.dims(), &[2, 64, 32, 32]);
         assert_eq!(f.pooled.dims(), &[2, 160]);
         // 160² input (10×10 top map) still gives a 4×4 token grid; 6 input channels with high-pass.
         let vm = VarMap::new();
-        let cfg6 = VisionConfig::DfaCnn(CnnConfig { in_channels: 6, ..CnnConfig::default() });
-        let enc = VisionEncoder::new(&cfg6, VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision")).unwrap();
-        let icfg = ImageConfig { size: 160, highpass: true, ..ImageConfig::default() };
-        let x = to_tensor(&RgbImage::from_pixel(160, 160, image::Rgb([100, 100, 100])), &icfg, &dev).unwrap();
+        let cfg6 = VisionConfig::DfaCnn(CnnConfig {
+            in_channels: 6,
+            ..CnnConfig::default()
+        });
+        let enc = VisionEncoder::new(
+            &cfg6,
+            VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision"),
+        )
+        .unwrap();
+        let icfg = ImageConfig {
+            size: 160,
+            highpass: true,
+            ..ImageConfig::default()
+        };
+        let x = to_tensor(
+            &RgbImage::from_pixel(160, 160, image::Rgb([100, 100, 100])),
+            &icfg,
+            &dev,
+        )
+        .unwrap();
         assert_eq!(x.dims(), &[1, 6, 160, 160]);
-        let hp: f32 = x.narrow(1, 3, 3).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap();
+        let hp: f32 = x
+            .narrow(1, 3, 3)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap();
         assert!(hp < 1e-6, "a flat image has no high-pass energy");
         let f = enc.forward(&x).unwrap();
         assert_eq!(f.tokens.dims(), &[1, 17, 160]);

@@ -23,22 +23,37 @@ impl VisionOnly {
     pub fn load(model: Option<&str>) -> anyhow::Result<Self> {
         let spec = match model {
             Some(m) => m.to_string(),
-            None => default_model_dir().ok_or_else(|| anyhow::anyhow!("no default model found"))?.display().to_string(),
+            None => default_model_dir()
+                .ok_or_else(|| anyhow::anyhow!("no default model found"))?
+                .display()
+                .to_string(),
         };
         let model = ModelDir::open(&spec)?;
         let device = Device::Cpu;
         let (parts, manifest) = extras::load(&model.config.extras, &device)?;
-        Ok(Self { model, parts, manifest, device })
+        Ok(Self {
+            model,
+            parts,
+            manifest,
+            device,
+        })
     }
 }
 
 impl Analyzer for VisionOnly {
-    fn analyze(&self, req: &Request, sink: &mut dyn FnMut(Event) -> bool) -> Result<AnalysisResult, AnalysisError> {
+    fn analyze(
+        &self,
+        req: &Request,
+        sink: &mut dyn FnMut(Event) -> bool,
+    ) -> Result<AnalysisResult, AnalysisError> {
         let err = |e: candle_core::Error| AnalysisError::Model(e.to_string());
         let cfg = &self.model.config;
         let boxes = match &req.face_boxes {
             Some(b) => b.clone(),
-            None => crate::face::detect_faces(&req.image, Default::default()).into_iter().map(|f| f.bbox).collect(),
+            None => crate::face::detect_faces(&req.image, Default::default())
+                .into_iter()
+                .map(|f| f.bbox)
+                .collect(),
         };
         if boxes.is_empty() {
             return Err(AnalysisError::NoFace(req.image_path.clone()));
@@ -50,23 +65,77 @@ impl Analyzer for VisionOnly {
             let x = to_tensor(&crop.image, &cfg.image, &self.device).map_err(err)?;
             let f = self.parts.vision.forward(&x).map_err(err)?;
             let out = self.parts.aux.forward(&f.pooled, &f.pixels).map_err(err)?;
-            let p_fake = candle_nn::ops::sigmoid(&out.heads.fake).map_err(err)?.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?[0];
-            let probs = candle_nn::ops::softmax(&out.heads.types, candle_core::D::Minus1).map_err(err)?.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?;
-            let mut type_probs: Vec<(String, f32)> = crate::forge::record::FORGERY_TYPES.iter().map(|s| s.to_string()).zip(probs).collect();
+            let p_fake = candle_nn::ops::sigmoid(&out.heads.fake)
+                .map_err(err)?
+                .flatten_all()
+                .map_err(err)?
+                .to_vec1::<f32>()
+                .map_err(err)?[0];
+            let probs = candle_nn::ops::softmax(&out.heads.types, candle_core::D::Minus1)
+                .map_err(err)?
+                .flatten_all()
+                .map_err(err)?
+                .to_vec1::<f32>()
+                .map_err(err)?;
+            let mut type_probs: Vec<(String, f32)> = crate::forge::record::FORGERY_TYPES
+                .iter()
+                .map(|s| s.to_string())
+                .zip(probs)
+                .collect();
             type_probs.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let verdict = if p_fake >= cfg.thresholds.fake { Verdict::Fake } else if p_fake <= cfg.thresholds.real { Verdict::Real } else { Verdict::Uncertain };
-            let concept_p = candle_nn::ops::sigmoid(&out.concepts).map_err(err)?.flatten_all().map_err(err)?.to_vec1::<f32>().map_err(err)?;
+            let verdict = if p_fake >= cfg.thresholds.fake {
+                Verdict::Fake
+            } else if p_fake <= cfg.thresholds.real {
+                Verdict::Real
+            } else {
+                Verdict::Uncertain
+            };
+            let concept_p = candle_nn::ops::sigmoid(&out.concepts)
+                .map_err(err)?
+                .flatten_all()
+                .map_err(err)?
+                .to_vec1::<f32>()
+                .map_err(err)?;
             let mut segments = Vec::new();
             if verdict != Verdict::Real {
                 let logits = out.mask.squeeze(0).map_err(err)?.squeeze(0).map_err(err)?;
                 let mask = paste_logits(&logits, &crop, w, h).map_err(err)?;
-                let names: Vec<&String> = self.manifest.concepts.iter().zip(&concept_p).filter(|(_, &p)| p >= 0.5).map(|(c, _)| c).collect();
+                let names: Vec<&String> = self
+                    .manifest
+                    .concepts
+                    .iter()
+                    .zip(&concept_p)
+                    .filter(|(_, &p)| p >= 0.5)
+                    .map(|(c, _)| c)
+                    .collect();
                 let (bb, area) = mask_bbox(&mask);
-                let phrase = if names.is_empty() { "the artifact".to_string() } else { names.iter().map(|n| format!("the {n}")).collect::<Vec<_>>().join(", ") };
-                let region = names.first().and_then(|n| Fict::builtin().lookup(n).ok()).map(|c| c.name.clone());
-                segments.push(SegmentResult { id: 1, phrase, region, bbox: bb, area_px: area, mask, consistent: None });
+                let phrase = if names.is_empty() {
+                    "the artifact".to_string()
+                } else {
+                    names
+                        .iter()
+                        .map(|n| format!("the {n}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                let region = names
+                    .first()
+                    .and_then(|n| Fict::builtin().lookup(n).ok())
+                    .map(|c| c.name.clone());
+                segments.push(SegmentResult {
+                    id: 1,
+                    phrase,
+                    region,
+                    bbox: bb,
+                    area_px: area,
+                    mask,
+                    consistent: None,
+                });
             }
-            let explanation = segments.first().map(|s| format!("{} [1]", s.phrase)).unwrap_or_default();
+            let explanation = segments
+                .first()
+                .map(|s| format!("{} [1]", s.phrase))
+                .unwrap_or_default();
             let face = FaceResult {
                 face_id,
                 bbox,
@@ -78,7 +147,12 @@ impl Analyzer for VisionOnly {
                 explanation_raw: explanation,
                 segments,
             };
-            sink(Event::Verdict { face_id, verdict, p_fake, forgery_type: face.forgery_type.clone() });
+            sink(Event::Verdict {
+                face_id,
+                verdict,
+                p_fake,
+                forgery_type: face.forgery_type.clone(),
+            });
             faces.push(face);
         }
         sink(Event::Done { stopped: false });
@@ -94,6 +168,13 @@ impl Analyzer for VisionOnly {
             prompt_id: "vision-only".into(),
             trained: cfg.trained,
         };
-        Ok(AnalysisResult { image_path: req.image_path.clone(), width: w, height: h, faces, warnings: vec![], provenance })
+        Ok(AnalysisResult {
+            image_path: req.image_path.clone(),
+            width: w,
+            height: h,
+            faces,
+            warnings: vec![],
+            provenance,
+        })
     }
 }

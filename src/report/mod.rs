@@ -1,5 +1,5 @@
 //! report
-pub mod overlay;
-pub mod rle;
 pub mod json;
 pub mod markdown;
+pub mod overlay;
+pub mod rle;

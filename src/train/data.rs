@@ -8,7 +8,7 @@ use candle_core::{Device, Tensor};
 use image::GrayImage;
 
 use crate::forge::record::{Sample, FORGERY_TYPES};
-use crate::model::vision::{crop_face, to_tensor, FaceCrop, ImageConfig};
+use crate::model::vision::{crop_face, mask_to_grid, to_tensor, FaceCrop, ImageConfig};
 
 /// One sample ready for training.
 pub struct Item {
@@ -29,7 +29,8 @@ pub struct Item {
 
 /// Read a dataset JSONL (paths relative to it), keeping lines of `split` (or all with "all").
 pub fn read_samples(jsonl: &Path, split: &str) -> anyhow::Result<Vec<Sample>> {
-    let text = std::fs::read_to_string(jsonl).with_context(|| format!("cannot read {}", jsonl.display()))?;
+    let text = std::fs::read_to_string(jsonl)
+        .with_context(|| format!("cannot read {}", jsonl.display()))?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -38,42 +39,32 @@ pub fn read_samples(jsonl: &Path, split: &str) -> anyhow::Result<Vec<Sample>> {
         match serde_json::from_str::<Sample>(line) {
             Ok(s) if split == "all" || s.split == split => out.push(s),
             Ok(_) => {}
-            Err(e) => eprintln!("warning: {}:{}: skipped malformed line: {e}", jsonl.display(), i + 1),
+            Err(e) => eprintln!(
+                "warning: {}:{}: skipped malformed line: {e}",
+                jsonl.display(),
+                i + 1
+            ),
         }
     }
     Ok(out)
 }
 
-/// Soft coverage of a binary image-sized mask on a g×g grid over the crop.
-pub fn mask_to_grid(mask: &GrayImage, crop: &FaceCrop, g: usize) -> Vec<f32> {
-    let [x0, y0, side] = crop.origin;
-    let mut v = vec![0f32; g * g];
-    let k = 3;
-    for gy in 0..g {
-        for gx in 0..g {
-            let mut on = 0;
-            for sy in 0..k {
-                for sx in 0..k {
-                    let x = x0 + (gx as f32 + (sx as f32 + 0.5) / k as f32) / g as f32 * side;
-                    let y = y0 + (gy as f32 + (sy as f32 + 0.5) / k as f32) / g as f32 * side;
-                    if x >= 0.0 && y >= 0.0 && (x as u32) < mask.width() && (y as u32) < mask.height() && mask.get_pixel(x as u32, y as u32).0[0] > 127 {
-                        on += 1;
-                    }
-                }
-            }
-            v[gy * g + gx] = on as f32 / (k * k) as f32;
-        }
-    }
-    v
-}
-
 fn load_mask(root: &Path, rel: &str) -> anyhow::Result<GrayImage> {
     let p = root.join(rel);
-    Ok(image::open(&p).with_context(|| format!("cannot read mask {}", p.display()))?.to_luma8())
+    Ok(image::open(&p)
+        .with_context(|| format!("cannot read mask {}", p.display()))?
+        .to_luma8())
 }
 
 /// Decode samples into items. `grid` = side of the encoder's pixel map.
-pub fn load_items(jsonl: &Path, samples: Vec<Sample>, cfg: &ImageConfig, grid: usize, vocab: &[String], device: &Device) -> anyhow::Result<Vec<Item>> {
+pub fn load_items(
+    jsonl: &Path,
+    samples: Vec<Sample>,
+    cfg: &ImageConfig,
+    grid: usize,
+    vocab: &[String],
+    device: &Device,
+) -> anyhow::Result<Vec<Item>> {
     let root = jsonl.parent().unwrap_or(Path::new("."));
     let mut items = Vec::with_capacity(samples.len());
     for s in samples {
@@ -87,8 +78,14 @@ pub fn load_items(jsonl: &Path, samples: Vec<Sample>, cfg: &ImageConfig, grid: u
         let crop = crop_face(&img, s.face_bbox, cfg.face_margin, cfg.size);
         let input = to_tensor(&crop.image, cfg, device)?.squeeze(0)?;
         let fake = (s.label == "fake") as u8 as f32;
-        let type_idx = s.forgery_type.as_ref().and_then(|t| FORGERY_TYPES.iter().position(|x| x == t));
-        let concepts = vocab.iter().map(|c| s.concepts.contains(c) as u8 as f32).collect();
+        let type_idx = s
+            .forgery_type
+            .as_ref()
+            .and_then(|t| FORGERY_TYPES.iter().position(|x| x == t));
+        let concepts = vocab
+            .iter()
+            .map(|c| s.concepts.contains(c) as u8 as f32)
+            .collect();
         let mask = match &s.artifact_mask {
             Some(m) if fake > 0.0 => mask_to_grid(&load_mask(root, m)?, &crop, grid),
             _ => vec![0f32; grid * grid],
@@ -96,16 +93,31 @@ pub fn load_items(jsonl: &Path, samples: Vec<Sample>, cfg: &ImageConfig, grid: u
         let mut segments = Vec::new();
         for g in &s.segments {
             let m = mask_to_grid(&load_mask(root, &g.mask)?, &crop, grid);
-            segments.push((g.concept.clone(), Tensor::from_vec(m, (grid, grid), device)?));
+            segments.push((
+                g.concept.clone(),
+                Tensor::from_vec(m, (grid, grid), device)?,
+            ));
         }
-        items.push(Item { input, fake, type_idx, concepts, mask: Tensor::from_vec(mask, (grid, grid), device)?, segments, crop, sample: s });
+        items.push(Item {
+            input,
+            fake,
+            type_idx,
+            concepts,
+            mask: Tensor::from_vec(mask, (grid, grid), device)?,
+            segments,
+            crop,
+            sample: s,
+        });
     }
     Ok(items)
 }
 
 /// Sorted concept names seen in the samples.
 pub fn concept_vocab(samples: &[Sample]) -> Vec<String> {
-    let mut v: Vec<String> = samples.iter().flat_map(|s| s.concepts.iter().cloned()).collect();
+    let mut v: Vec<String> = samples
+        .iter()
+        .flat_map(|s| s.concepts.iter().cloned())
+        .collect();
     v.sort();
     v.dedup();
     v
@@ -117,7 +129,13 @@ pub fn mirror_index(vocab: &[String]) -> Vec<usize> {
         .iter()
         .enumerate()
         .map(|(i, c)| {
-            let twin = if c.contains("left") { c.replace("left", "right") } else if c.contains("right") { c.replace("right", "left") } else { c.clone() };
+            let twin = if c.contains("left") {
+                c.replace("left", "right")
+            } else if c.contains("right") {
+                c.replace("right", "left")
+            } else {
+                c.clone()
+            };
             vocab.iter().position(|x| *x == twin).unwrap_or(i)
         })
         .collect()
@@ -129,7 +147,10 @@ mod tests {
 
     #[test]
     fn grid_coverage_and_mirror() {
-        let crop = FaceCrop { image: image::RgbImage::new(4, 4), origin: [0.0, 0.0, 8.0] };
+        let crop = FaceCrop {
+            image: image::RgbImage::new(4, 4),
+            origin: [0.0, 0.0, 8.0],
+        };
         let mut m = GrayImage::new(8, 8);
         for y in 0..4 {
             for x in 0..4 {
@@ -138,7 +159,10 @@ mod tests {
         }
         let g = mask_to_grid(&m, &crop, 2);
         assert_eq!(g, vec![1.0, 0.0, 0.0, 0.0]);
-        let vocab: Vec<String> = ["left eye", "nose", "right eye"].iter().map(|s| s.to_string()).collect();
+        let vocab: Vec<String> = ["left eye", "nose", "right eye"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert_eq!(mirror_index(&vocab), vec![2, 1, 0]);
     }
 }

@@ -28,10 +28,17 @@ pub struct Cached {
 pub fn cache_features(parts: &Parts, items: &[Item]) -> candle_core::Result<Vec<Cached>> {
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(16) {
-        let x = Tensor::stack(&chunk.iter().map(|i| i.input.clone()).collect::<Vec<_>>(), 0)?;
+        let x = Tensor::stack(
+            &chunk.iter().map(|i| i.input.clone()).collect::<Vec<_>>(),
+            0,
+        )?;
         let f = parts.vision.forward(&x)?;
         for k in 0..chunk.len() {
-            out.push(Cached { tokens: f.tokens.get(k)?.detach(), pixels: f.pixels.get(k)?.unsqueeze(0)?.detach(), pooled: f.pooled.get(k)?.unsqueeze(0)?.detach() });
+            out.push(Cached {
+                tokens: f.tokens.get(k)?.detach(),
+                pixels: f.pixels.get(k)?.unsqueeze(0)?.detach(),
+                pooled: f.pooled.get(k)?.unsqueeze(0)?.detach(),
+            });
         }
     }
     Ok(out)
@@ -57,7 +64,12 @@ pub fn pick_task<'a>(item: &'a Item, rng: &mut StdRng) -> Option<&'a TaskRecord>
         .sample
         .tasks
         .iter()
-        .filter_map(|t| TASK_WEIGHTS.iter().find(|(n, _)| *n == t.task).map(|(_, w)| (t, *w)))
+        .filter_map(|t| {
+            TASK_WEIGHTS
+                .iter()
+                .find(|(n, _)| *n == t.task)
+                .map(|(_, w)| (t, *w))
+        })
         .collect();
     let total: f64 = avail.iter().map(|a| a.1).sum();
     if total <= 0.0 {
@@ -91,26 +103,53 @@ pub fn build_sequence(
     } else {
         None
     };
-    let prompt = render_chat(None, &[], &user_text(n_visual, &task.prompt, region.is_some()));
-    let p_ids = tok.encode(prompt, false).map_err(|e| anyhow::anyhow!("{e}"))?.get_ids().to_vec();
-    let a_ids = tok.encode(format!("{}<|im_end|>", task.answer.trim()), false).map_err(|e| anyhow::anyhow!("{e}"))?.get_ids().to_vec();
+    let prompt = render_chat(
+        None,
+        &[],
+        &user_text(n_visual, &task.prompt, region.is_some()),
+    );
+    let p_ids = tok
+        .encode(prompt, false)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .get_ids()
+        .to_vec();
+    let a_ids = tok
+        .encode(format!("{}<|im_end|>", task.answer.trim()), false)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .get_ids()
+        .to_vec();
     let prompt_len = p_ids.len();
     let mut all = p_ids;
     all.extend(a_ids);
     // [SEG] targets: the GT segment named by the phrase before each [SEG] (else by order).
     let mut seg_targets = Vec::new();
     let answer = &task.answer;
-    let phrases: Vec<String> = answer.split("<p>").skip(1).filter_map(|s| s.split("</p>").next()).map(|s| s.trim().to_string()).collect();
+    let phrases: Vec<String> = answer
+        .split("<p>")
+        .skip(1)
+        .filter_map(|s| s.split("</p>").next())
+        .map(|s| s.trim().to_string())
+        .collect();
     let n_seg = positions_of(&all[prompt_len..], ids.seg).len();
     for k in 0..n_seg {
-        let by_phrase = phrases.get(k).and_then(|p| item.sample.segments.iter().position(|g| g.phrase.trim() == p));
+        let by_phrase = phrases.get(k).and_then(|p| {
+            item.sample
+                .segments
+                .iter()
+                .position(|g| g.phrase.trim() == p)
+        });
         let idx = by_phrase.unwrap_or(k);
         match item.segments.get(idx) {
             Some((_, m)) => seg_targets.push(m.clone()),
             None => return Ok(None),
         }
     }
-    Ok(Some(Sequence { ids: all, prompt_len, region, seg_targets }))
+    Ok(Some(Sequence {
+        ids: all,
+        prompt_len,
+        region,
+        seg_targets,
+    }))
 }
 
 /// Loss of one batch of sequences. Returns (total, [text, mask, verdict]).
@@ -136,7 +175,9 @@ pub fn batch_loss(
         if let Some(r) = &s.region {
             let rp = positions_of(&s.ids, ids.region);
             if let Some(&p) = rp.last() {
-                let emb = parts.region_projector.forward(&pool_region(&c.pixels, r)?)?;
+                let emb = parts
+                    .region_projector
+                    .forward(&pool_region(&c.pixels, r)?)?;
                 e = splice_rows(&e, &[p], &emb)?;
             }
         }
@@ -178,7 +219,11 @@ pub fn batch_loss(
             mask_losses.push((bce + dice)?);
         }
     }
-    let l_mask = if mask_losses.is_empty() { Tensor::zeros((), DType::F32, dev)? } else { (Tensor::stack(&mask_losses, 0)?.mean_all())? };
+    let l_mask = if mask_losses.is_empty() {
+        Tensor::zeros((), DType::F32, dev)?
+    } else {
+        (Tensor::stack(&mask_losses, 0)?.mean_all())?
+    };
 
     // Verdict head from the last prompt position.
     let mut states = Vec::new();
@@ -195,15 +240,29 @@ pub fn batch_loss(
             type_ids.push(t as u32);
         }
     }
-    let out = parts.verdict.forward(&Tensor::stack(&pooled, 0)?, &Tensor::stack(&states, 0)?)?;
+    let out = parts
+        .verdict
+        .forward(&Tensor::stack(&pooled, 0)?, &Tensor::stack(&states, 0)?)?;
     let mut l_verdict = bce_with_logits(&out.fake, &Tensor::from_vec(fake, batch.len(), dev)?)?;
     if !type_rows.is_empty() {
         let n = type_rows.len();
-        let tl = cross_entropy(&out.types.contiguous()?.index_select(&Tensor::from_vec(type_rows, n, dev)?, 0)?, &Tensor::from_vec(type_ids, n, dev)?)?;
+        let tl = cross_entropy(
+            &out.types
+                .contiguous()?
+                .index_select(&Tensor::from_vec(type_rows, n, dev)?, 0)?,
+            &Tensor::from_vec(type_ids, n, dev)?,
+        )?;
         l_verdict = (l_verdict + tl)?;
     }
     let total = ((&l_text + &l_mask)? + &l_verdict)?;
-    Ok((total, [l_text.to_scalar()?, l_mask.to_scalar()?, l_verdict.to_scalar()?]))
+    Ok((
+        total,
+        [
+            l_text.to_scalar()?,
+            l_mask.to_scalar()?,
+            l_verdict.to_scalar()?,
+        ],
+    ))
 }
 
 pub struct LlmStageOptions {
@@ -231,19 +290,41 @@ pub fn train(
 ) -> anyhow::Result<()> {
     let dev = Device::Cpu;
     let pad = tok.token_to_id("<|endoftext|>").unwrap_or(0);
-    let n_visual = cached.first().map(|c| c.tokens.dim(0)).transpose()?.unwrap_or(0);
-    let mut opt = AdamW::new(trainable, ParamsAdamW { lr: opts.lr, weight_decay: 0.0, ..Default::default() })?;
+    let n_visual = cached
+        .first()
+        .map(|c| c.tokens.dim(0))
+        .transpose()?
+        .unwrap_or(0);
+    let mut opt = AdamW::new(
+        trainable,
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
+    )?;
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1000 + start_step as u64));
     for step in start_step..opts.steps {
         let warm = (opts.steps / 20).max(1);
-        let lr = if step < warm { opts.lr * (step + 1) as f64 / warm as f64 } else { opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * (step - warm) as f64 / (opts.steps - warm).max(1) as f64).cos()) };
+        let lr = if step < warm {
+            opts.lr * (step + 1) as f64 / warm as f64
+        } else {
+            opts.lr
+                * 0.5
+                * (1.0
+                    + (std::f64::consts::PI * (step - warm) as f64
+                        / (opts.steps - warm).max(1) as f64)
+                        .cos())
+        };
         opt.set_learning_rate(lr);
         let mut batch = Vec::new();
         let mut guard = 0;
         while batch.len() < opts.batch && guard < opts.batch * 20 {
             guard += 1;
             let k = rng.random_range(0..items.len());
-            let Some(task) = pick_task(&items[k], &mut rng) else { continue };
+            let Some(task) = pick_task(&items[k], &mut rng) else {
+                continue;
+            };
             if let Some(seq) = build_sequence(tok, ids, n_visual, &items[k], task, region_grid)? {
                 batch.push((&items[k], &cached[k], seq));
             }
@@ -253,7 +334,14 @@ pub fn train(
         }
         let (loss, pv) = batch_loss(llm, parts, ids, pad, &batch, &dev)?;
         opt.backward_step(&loss)?;
-        progress.step(StepLog { stage: "llm", step: step + 1, total: opts.steps, loss: loss.to_scalar::<f32>()?, parts: pv.to_vec(), lr })?;
+        progress.step(StepLog {
+            stage: "llm",
+            step: step + 1,
+            total: opts.steps,
+            loss: loss.to_scalar::<f32>()?,
+            parts: pv.to_vec(),
+            lr,
+        })?;
         if progress.checkpoint_due() || step + 1 == opts.steps {
             checkpoint(step + 1)?;
         }

@@ -39,17 +39,31 @@ mod tests {
         let x = Var::from_vec(vec![2.0f32, -1.0, 0.5], (1, 3), &dev).unwrap();
         let y = Tensor::from_vec(vec![1.0f32, 0.0, 1.0], (1, 3), &dev).unwrap();
         let l = bce_with_logits(x.as_tensor(), &y).unwrap();
-        let want = [(1.0f32 + (-2.0f32).exp()).ln(), (1.0f32 + (-1.0f32).exp()).ln(), (1.0f32 + (-0.5f32).exp()).ln()].iter().sum::<f32>() / 3.0;
+        let want = [
+            (1.0f32 + (-2.0f32).exp()).ln(),
+            (1.0f32 + (-1.0f32).exp()).ln(),
+            (1.0f32 + (-0.5f32).exp()).ln(),
+        ]
+        .iter()
+        .sum::<f32>()
+            / 3.0;
         assert!((l.to_scalar::<f32>().unwrap() - want).abs() < 1e-5);
         let g = l.backward().unwrap();
         let gx: Vec<f32> = g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
         let sig = |v: f32| 1.0 / (1.0 + (-v).exp());
-        for (i, (&xv, yv)) in [2.0f32, -1.0, 0.5].iter().zip([1.0f32, 0.0, 1.0]).enumerate() {
+        for (i, (&xv, yv)) in [2.0f32, -1.0, 0.5]
+            .iter()
+            .zip([1.0f32, 0.0, 1.0])
+            .enumerate()
+        {
             assert!((gx[i] - (sig(xv) - yv) / 3.0).abs() < 1e-5);
         }
         let logits = Var::from_vec(vec![1.0f32, 2.0, 3.0, 1.0, 1.0, 1.0], (2, 3), &dev).unwrap();
         let ids = Tensor::from_vec(vec![2u32, 0], 2, &dev).unwrap();
-        let ce = cross_entropy(logits.as_tensor(), &ids).unwrap().to_scalar::<f32>().unwrap();
+        let ce = cross_entropy(logits.as_tensor(), &ids)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
         let lse1 = (1f32.exp() + 2f32.exp() + 3f32.exp()).ln();
         let want = ((lse1 - 3.0) + 3f32.ln()) / 2.0;
         assert!((ce - want).abs() < 1e-5);

@@ -3,8 +3,8 @@
 //! LLM, with the encoder frozen and its features cached.
 
 pub mod data;
+pub mod llm_stage;
 pub mod losses;
 pub mod progress;
-pub mod vision_stage;
-pub mod llm_stage;
 pub mod run;
+pub mod vision_stage;

@@ -27,15 +27,36 @@ pub struct Progress {
 }
 
 impl Progress {
-    pub fn new(log_path: &Path, total: u64, start: u64, checkpoint_every: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        log_path: &Path,
+        total: u64,
+        start: u64,
+        checkpoint_every: Duration,
+    ) -> anyhow::Result<Self> {
         let bar = indicatif::ProgressBar::new(total);
         if !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
         }
-        bar.set_style(indicatif::ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}").expect("static template"));
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {pos}/{len} {msg} eta {eta}",
+            )
+            .expect("static template"),
+        );
         bar.set_position(start);
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log_path)?;
-        Ok(Self { bar, log, log_path: log_path.to_path_buf(), last_ckpt: Instant::now(), every: checkpoint_every, started: Instant::now(), ema: None })
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log_path)?;
+        Ok(Self {
+            bar,
+            log,
+            log_path: log_path.to_path_buf(),
+            last_ckpt: Instant::now(),
+            every: checkpoint_every,
+            started: Instant::now(),
+            ema: None,
+        })
     }
 
     pub fn step(&mut self, s: StepLog) -> anyhow::Result<()> {
@@ -55,7 +76,14 @@ impl Progress {
             return Ok(());
         }
         if s.step % 25 == 0 || s.step == s.total {
-            eprintln!("{} step {}/{} loss {:.4} ({:.0} s)", s.stage, s.step, s.total, ema, self.started.elapsed().as_secs_f32());
+            eprintln!(
+                "{} step {}/{} loss {:.4} ({:.0} s)",
+                s.stage,
+                s.step,
+                s.total,
+                ema,
+                self.started.elapsed().as_secs_f32()
+            );
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
-use super::data::{concept_vocab, load_items, mask_to_grid, mirror_index, read_samples, Item};
+use super::data::{concept_vocab, load_items, mirror_index, read_samples, Item};
 use super::progress::Progress;
 use super::{llm_stage, vision_stage};
 use crate::forge::record::{TaskRecord, FORGERY_TYPES};
@@ -21,7 +21,7 @@ use crate::model::extras::{self, Manifest, PartDims, Parts};
 use crate::model::llm::Llm;
 use crate::model::lora::LoraConfig;
 use crate::model::tokenizer::{add_dfa_tokens, tokenizer_from_gguf};
-use crate::model::vision::{ImageConfig, VisionConfig};
+use crate::model::vision::{mask_to_grid, ImageConfig, VisionConfig};
 
 /// Side of the encoder's per-pixel map (input / 4).
 const GRID: usize = 40;
@@ -70,19 +70,39 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     let dev = Device::Cpu;
     // 160² crops with a 15% margin keep the face near its forge resolution (artifacts are
     // high-frequency); the high-pass channels make them visible to a small CNN from scratch.
-    let image_cfg = ImageConfig { size: 160, face_margin: 0.15, highpass: true, ..ImageConfig::default() };
-    let vision_cfg = VisionConfig::DfaCnn(CnnConfig { in_channels: 6, ..CnnConfig::default() });
+    let image_cfg = ImageConfig {
+        size: 160,
+        face_margin: 0.15,
+        highpass: true,
+        ..ImageConfig::default()
+    };
+    let vision_cfg = VisionConfig::DfaCnn(CnnConfig {
+        in_channels: 6,
+        ..CnnConfig::default()
+    });
     let mut samples = read_samples(&cfg.data, "train")?;
-    samples.retain(|s| s.forgery_type.as_ref().is_none_or(|t| !cfg.exclude.contains(t)));
+    samples.retain(|s| {
+        s.forgery_type
+            .as_ref()
+            .is_none_or(|t| !cfg.exclude.contains(t))
+    });
     if samples.is_empty() {
         anyhow::bail!("{} has no train-split samples", cfg.data.display());
     }
-    let mut state: State = std::fs::read_to_string(cfg.work.join("state.json")).ok().and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+    let mut state: State = std::fs::read_to_string(cfg.work.join("state.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
     if state.concepts.is_empty() {
         state.concepts = concept_vocab(&samples);
     }
     let vocab = state.concepts.clone();
-    eprintln!("train: {} samples, {} concepts; work dir {}", samples.len(), vocab.len(), cfg.work.display());
+    eprintln!(
+        "train: {} samples, {} concepts; work dir {}",
+        samples.len(),
+        vocab.len(),
+        cfg.work.display()
+    );
     let items = load_items(&cfg.data, samples, &image_cfg, GRID, &vocab, &dev)?;
     let mirror = mirror_index(&vocab);
 
@@ -90,37 +110,75 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     let (mut llm, meta) = Llm::load_gguf(&cfg.gguf, true, &dev)?;
     let mut tok = tokenizer_from_gguf(&meta)?;
     let ids = add_dfa_tokens(&mut tok)?;
-    let dims = PartDims { llm_dim: llm.hidden_size(), mask_dim: 64, n_types: FORGERY_TYPES.len(), n_concepts: vocab.len(), n_added_tokens: 5 };
+    let dims = PartDims {
+        llm_dim: llm.hidden_size(),
+        mask_dim: 64,
+        n_types: FORGERY_TYPES.len(),
+        n_concepts: vocab.len(),
+        n_added_tokens: 5,
+    };
 
     let vm = VarMap::new();
-    let parts = Parts::new(&vision_cfg, &dims, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+    let parts = Parts::new(
+        &vision_cfg,
+        &dims,
+        VarBuilder::from_varmap(&vm, DType::F32, &dev),
+    )?;
     let parts_ckpt = cfg.work.join("parts.safetensors");
     let mut vm_mut = vm.clone();
     if parts_ckpt.exists() {
-        vm_mut.load(&parts_ckpt).with_context(|| format!("cannot resume from {}", parts_ckpt.display()))?;
-        eprintln!("train: resumed parts at vision step {}, llm step {}", state.vision_step, state.llm_step);
+        vm_mut
+            .load(&parts_ckpt)
+            .with_context(|| format!("cannot resume from {}", parts_ckpt.display()))?;
+        eprintln!(
+            "train: resumed parts at vision step {}, llm step {}",
+            state.vision_step, state.llm_step
+        );
     }
     let every = Duration::from_secs_f64(cfg.checkpoint_minutes * 60.0);
     let log = cfg.work.join("log.jsonl");
 
     // Stage 1.
     if state.vision_step < cfg.vision_steps {
-        let mut progress = Progress::new(&log, cfg.vision_steps as u64, state.vision_step as u64, every)?;
-        let opts = vision_stage::VisionStageOptions { steps: cfg.vision_steps, batch: cfg.vision_batch, lr: 2e-3, seed: cfg.seed };
+        let mut progress = Progress::new(
+            &log,
+            cfg.vision_steps as u64,
+            state.vision_step as u64,
+            every,
+        )?;
+        let opts = vision_stage::VisionStageOptions {
+            steps: cfg.vision_steps,
+            batch: cfg.vision_batch,
+            lr: 2e-3,
+            seed: cfg.seed,
+        };
         let start = state.vision_step;
         let mut st = state.clone();
-        vision_stage::train(&parts, &vm, &items, &mirror, &opts, start, &mut progress, &mut |step| {
-            save_varmap(&vm, &parts_ckpt)?;
-            st.vision_step = step;
-            save_state(&cfg.work, &st)
-        })?;
+        vision_stage::train(
+            &parts,
+            &vm,
+            &items,
+            &mirror,
+            &opts,
+            start,
+            &mut progress,
+            &mut |step| {
+                save_varmap(&vm, &parts_ckpt)?;
+                st.vision_step = step;
+                save_state(&cfg.work, &st)
+            },
+        )?;
         progress.finish();
         state = st;
     }
 
     // Stage 2.
     let lora_vm = VarMap::new();
-    let lora_cfg = LoraConfig::new(cfg.lora_rank, (2 * cfg.lora_rank) as f64, &["q_proj", "v_proj"]);
+    let lora_cfg = LoraConfig::new(
+        cfg.lora_rank,
+        (2 * cfg.lora_rank) as f64,
+        &["q_proj", "v_proj"],
+    );
     llm.add_trainable_lora(&lora_cfg, &lora_vm)?;
     let lora_ckpt = cfg.work.join("lora.safetensors");
     if lora_ckpt.exists() && state.llm_step > 0 {
@@ -136,21 +194,57 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
             let key = (item.sample.id.clone(), task_region_key(task));
             region_grids.get(&key).cloned()
         };
-        let mut trainable = vision_stage::vars_with_prefix(&vm, &["mm_projector.", "region_projector.", "seg_projector.", "mask_decoder.", "verdict_head.", "added_tokens"]);
+        let mut trainable = vision_stage::vars_with_prefix(
+            &vm,
+            &[
+                "mm_projector.",
+                "region_projector.",
+                "seg_projector.",
+                "mask_decoder.",
+                "verdict_head.",
+                "added_tokens",
+            ],
+        );
         trainable.extend(lora_vm.all_vars());
         let mut progress = Progress::new(&log, cfg.llm_steps as u64, state.llm_step as u64, every)?;
-        let opts = llm_stage::LlmStageOptions { steps: cfg.llm_steps, batch: cfg.llm_batch, lr: 1e-3, seed: cfg.seed };
+        let opts = llm_stage::LlmStageOptions {
+            steps: cfg.llm_steps,
+            batch: cfg.llm_batch,
+            lr: 1e-3,
+            seed: cfg.seed,
+        };
         let mut st = state.clone();
-        llm_stage::train(&llm, &parts, trainable, &tok, &ids, &items, &cached, &region_grid, &opts, st.llm_step, &mut progress, &mut |step| {
-            save_varmap(&vm, &parts_ckpt)?;
-            save_varmap(&lora_vm, &lora_ckpt)?;
-            st.llm_step = step;
-            save_state(&cfg.work, &st)
-        })?;
+        llm_stage::train(
+            &llm,
+            &parts,
+            trainable,
+            &tok,
+            &ids,
+            &items,
+            &cached,
+            &region_grid,
+            &opts,
+            st.llm_step,
+            &mut progress,
+            &mut |step| {
+                save_varmap(&vm, &parts_ckpt)?;
+                save_varmap(&lora_vm, &lora_ckpt)?;
+                st.llm_step = step;
+                save_state(&cfg.work, &st)
+            },
+        )?;
         progress.finish();
         state = st;
     }
-    write_model_dir(cfg, &vm, &llm, &vision_cfg, &dims, &state.concepts, &image_cfg)?;
+    write_model_dir(
+        cfg,
+        &vm,
+        &llm,
+        &vision_cfg,
+        &dims,
+        &state.concepts,
+        &image_cfg,
+    )?;
     eprintln!("train: wrote {}", cfg.out.display());
     Ok(())
 }
@@ -170,7 +264,12 @@ fn region_grids(data: &Path, items: &[Item]) -> anyhow::Result<HashMap<(String, 
     let fict = crate::face::fict::Fict::builtin();
     let mut out = HashMap::new();
     for item in items {
-        let tasks: Vec<&TaskRecord> = item.sample.tasks.iter().filter(|t| t.region.is_some() || t.bbox.is_some()).collect();
+        let tasks: Vec<&TaskRecord> = item
+            .sample
+            .tasks
+            .iter()
+            .filter(|t| t.region.is_some() || t.bbox.is_some())
+            .collect();
         if tasks.is_empty() {
             continue;
         }
@@ -180,27 +279,65 @@ fn region_grids(data: &Path, items: &[Item]) -> anyhow::Result<HashMap<(String, 
         for t in tasks {
             let mask = if let Some(name) = &t.region {
                 let regions = regions.get_or_insert_with(|| {
-                    crate::face::face_landmarks(&img, item.sample.face_bbox).map(|lm| fict.rasterize(&lm, w, h))
+                    crate::face::face_landmarks(&img, item.sample.face_bbox)
+                        .map(|lm| fict.rasterize(&lm, w, h))
                 });
                 let Some(r) = regions.as_ref() else { continue };
                 let Ok(c) = fict.lookup(name) else { continue };
-                let Some(m) = r.masks.get(&c.name) else { continue };
+                let Some(m) = r.masks.get(&c.name) else {
+                    continue;
+                };
                 m.clone()
             } else {
                 let b = t.bbox.expect("filtered");
-                image::GrayImage::from_fn(w, h, |x, y| image::Luma([if (x as f32) >= b[0] && (x as f32) < b[2] && (y as f32) >= b[1] && (y as f32) < b[3] { 255 } else { 0 }]))
+                image::GrayImage::from_fn(w, h, |x, y| {
+                    image::Luma([
+                        if (x as f32) >= b[0]
+                            && (x as f32) < b[2]
+                            && (y as f32) >= b[1]
+                            && (y as f32) < b[3]
+                        {
+                            255
+                        } else {
+                            0
+                        },
+                    ])
+                })
             };
             let g = mask_to_grid(&mask, &item.crop, GRID);
-            out.insert((item.sample.id.clone(), task_region_key(t)), Tensor::from_vec(g, (GRID, GRID), &dev)?);
+            out.insert(
+                (item.sample.id.clone(), task_region_key(t)),
+                Tensor::from_vec(g, (GRID, GRID), &dev)?,
+            );
         }
     }
     Ok(out)
 }
 
-fn write_model_dir(cfg: &TrainConfig, vm: &VarMap, llm: &Llm, vision: &VisionConfig, dims: &PartDims, concepts: &[String], image: &ImageConfig) -> anyhow::Result<()> {
+fn write_model_dir(
+    cfg: &TrainConfig,
+    vm: &VarMap,
+    llm: &Llm,
+    vision: &VisionConfig,
+    dims: &PartDims,
+    concepts: &[String],
+    image: &ImageConfig,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.out)?;
-    let tensors: HashMap<String, Tensor> = vm.data().lock().map_err(|_| anyhow::anyhow!("varmap lock"))?.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect();
-    let manifest = Manifest { format: String::new(), vision: vision.clone(), dims: dims.clone(), concepts: concepts.to_vec(), shapes: Default::default() };
+    let tensors: HashMap<String, Tensor> = vm
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("varmap lock"))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    let manifest = Manifest {
+        format: String::new(),
+        vision: vision.clone(),
+        dims: dims.clone(),
+        concepts: concepts.to_vec(),
+        shapes: Default::default(),
+    };
     extras::save(&cfg.out.join("extras.safetensors"), &tensors, manifest)?;
     let adapter_dir = cfg.out.join("adapter");
     let mut adapter = llm.export_lora()?;
@@ -210,16 +347,28 @@ fn write_model_dir(cfg: &TrainConfig, vm: &VarMap, llm: &Llm, vision: &VisionCon
     let config = ModelConfig {
         format: MODEL_FORMAT.into(),
         name: "dfa-tiny".into(),
-        llm: LlmSource { gguf: Some(rel_gguf), safetensors: None, dequantize: true },
+        llm: LlmSource {
+            gguf: Some(rel_gguf),
+            safetensors: None,
+            dequantize: true,
+        },
         tokenizer: None,
         image: image.clone(),
         extras: "extras.safetensors".into(),
         adapter: Some("adapter".into()),
-        prompt: PromptConfig { template: "chatml".into(), system: None, default_prompt: cfg.default_prompt.clone(), prompt_id: "age-v1".into() },
+        prompt: PromptConfig {
+            template: "chatml".into(),
+            system: None,
+            default_prompt: cfg.default_prompt.clone(),
+            prompt_id: "age-v1".into(),
+        },
         thresholds: Thresholds::default(),
         trained: cfg.vision_steps > 0 && cfg.llm_steps > 0,
     };
-    std::fs::write(cfg.out.join("config.json"), serde_json::to_string_pretty(&config)?)?;
+    std::fs::write(
+        cfg.out.join("config.json"),
+        serde_json::to_string_pretty(&config)?,
+    )?;
     Ok(())
 }
 

@@ -20,7 +20,10 @@ pub struct VisionStageOptions {
 /// Trainable variables whose names start with one of `prefixes`.
 pub fn vars_with_prefix(vm: &VarMap, prefixes: &[&str]) -> Vec<Var> {
     let data = vm.data().lock().expect("varmap lock");
-    let mut named: Vec<(&String, &Var)> = data.iter().filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p))).collect();
+    let mut named: Vec<(&String, &Var)> = data
+        .iter()
+        .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+        .collect();
     named.sort_by(|a, b| a.0.cmp(b.0));
     named.into_iter().map(|(_, v)| v.clone()).collect()
 }
@@ -36,8 +39,16 @@ pub struct Batch {
 }
 
 /// Stack items; `flip` mirrors images, masks and left/right concepts.
-pub fn make_batch(items: &[&Item], mirror: &[usize], flip: bool, dev: &Device) -> candle_core::Result<Batch> {
-    let mut x = Tensor::stack(&items.iter().map(|i| i.input.clone()).collect::<Vec<_>>(), 0)?;
+pub fn make_batch(
+    items: &[&Item],
+    mirror: &[usize],
+    flip: bool,
+    dev: &Device,
+) -> candle_core::Result<Batch> {
+    let mut x = Tensor::stack(
+        &items.iter().map(|i| i.input.clone()).collect::<Vec<_>>(),
+        0,
+    )?;
     let mut masks = Tensor::stack(&items.iter().map(|i| i.mask.clone()).collect::<Vec<_>>(), 0)?;
     let n = mirror.len();
     let mut cvec: Vec<f32> = items.iter().flat_map(|i| i.concepts.clone()).collect();
@@ -58,17 +69,36 @@ pub fn make_batch(items: &[&Item], mirror: &[usize], flip: bool, dev: &Device) -
     let b = items.len();
     let concepts = Tensor::from_vec(cvec, (b, n), dev)?;
     let fake = Tensor::from_vec(items.iter().map(|i| i.fake).collect::<Vec<_>>(), b, dev)?;
-    let fakes: Vec<(usize, u32)> = items.iter().enumerate().filter_map(|(k, i)| i.type_idx.map(|t| (k, t as u32))).collect();
+    let fakes: Vec<(usize, u32)> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(k, i)| i.type_idx.map(|t| (k, t as u32)))
+        .collect();
     let types = if fakes.is_empty() {
         None
     } else {
         Some((
-            Tensor::from_vec(fakes.iter().map(|f| f.0 as u32).collect::<Vec<_>>(), fakes.len(), dev)?,
-            Tensor::from_vec(fakes.iter().map(|f| f.1).collect::<Vec<_>>(), fakes.len(), dev)?,
+            Tensor::from_vec(
+                fakes.iter().map(|f| f.0 as u32).collect::<Vec<_>>(),
+                fakes.len(),
+                dev,
+            )?,
+            Tensor::from_vec(
+                fakes.iter().map(|f| f.1).collect::<Vec<_>>(),
+                fakes.len(),
+                dev,
+            )?,
         ))
     };
     let is_fake = fake.clone();
-    Ok(Batch { x, fake, types, concepts, masks, is_fake })
+    Ok(Batch {
+        x,
+        fake,
+        types,
+        concepts,
+        masks,
+        is_fake,
+    })
 }
 
 /// The stage-1 loss of a batch: (total, [verdict, type, concepts, mask]).
@@ -77,10 +107,16 @@ pub fn vision_loss(parts: &Parts, batch: &Batch) -> candle_core::Result<(Tensor,
     let out = parts.aux.forward(&f.pooled, &f.pixels)?;
     let l_fake = bce_with_logits(&out.heads.fake, &batch.fake)?;
     let l_type = match &batch.types {
-        Some((rows, ids)) => cross_entropy(&out.heads.types.contiguous()?.index_select(rows, 0)?, ids)?,
+        Some((rows, ids)) => {
+            cross_entropy(&out.heads.types.contiguous()?.index_select(rows, 0)?, ids)?
+        }
         None => Tensor::zeros((), DType::F32, batch.x.device())?,
     };
-    let l_conc = if batch.concepts.dim(1)? > 0 { bce_with_logits(&out.concepts, &batch.concepts)? } else { Tensor::zeros((), DType::F32, batch.x.device())? };
+    let l_conc = if batch.concepts.dim(1)? > 0 {
+        bce_with_logits(&out.concepts, &batch.concepts)?
+    } else {
+        Tensor::zeros((), DType::F32, batch.x.device())?
+    };
     let mask_logits = out.mask.squeeze(1)?;
     let l_mask = (bce_with_logits(&mask_logits, &batch.masks)? * 4.0)?;
     // Dice only where there is an artifact.
@@ -90,7 +126,12 @@ pub fn vision_loss(parts: &Parts, batch: &Batch) -> candle_core::Result<(Tensor,
         ((per * &batch.is_fake)?.sum_all()? / n as f64)?
     };
     let total = (((&l_fake + &l_type)? + (&l_conc * 2.0)?)? + (&l_mask + &dice)?)?;
-    let parts_v = [l_fake.to_scalar::<f32>()?, l_type.to_scalar::<f32>()?, l_conc.to_scalar::<f32>()?, (l_mask + dice)?.to_scalar::<f32>()?];
+    let parts_v = [
+        l_fake.to_scalar::<f32>()?,
+        l_type.to_scalar::<f32>()?,
+        l_conc.to_scalar::<f32>()?,
+        (l_mask + dice)?.to_scalar::<f32>()?,
+    ];
     Ok((total, parts_v))
 }
 
@@ -115,19 +156,44 @@ pub fn train(
 ) -> anyhow::Result<()> {
     let _ = dice_loss;
     let vars = vars_with_prefix(vm, &["vision.", "aux."]);
-    let mut opt = AdamW::new(vars, ParamsAdamW { lr: opts.lr, weight_decay: 1e-4, ..Default::default() })?;
+    let mut opt = AdamW::new(
+        vars,
+        ParamsAdamW {
+            lr: opts.lr,
+            weight_decay: 1e-4,
+            ..Default::default()
+        },
+    )?;
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(start_step as u64));
     let dev = Device::Cpu;
     for step in start_step..opts.steps {
         // Cosine decay after a short warm-up.
         let warm = (opts.steps / 20).max(1);
-        let lr = if step < warm { opts.lr * (step + 1) as f64 / warm as f64 } else { opts.lr * 0.5 * (1.0 + (std::f64::consts::PI * (step - warm) as f64 / (opts.steps - warm).max(1) as f64).cos()) };
+        let lr = if step < warm {
+            opts.lr * (step + 1) as f64 / warm as f64
+        } else {
+            opts.lr
+                * 0.5
+                * (1.0
+                    + (std::f64::consts::PI * (step - warm) as f64
+                        / (opts.steps - warm).max(1) as f64)
+                        .cos())
+        };
         opt.set_learning_rate(lr);
-        let picks: Vec<&Item> = (0..opts.batch).map(|_| &items[rng.random_range(0..items.len())]).collect();
+        let picks: Vec<&Item> = (0..opts.batch)
+            .map(|_| &items[rng.random_range(0..items.len())])
+            .collect();
         let batch = make_batch(&picks, mirror, rng.random_bool(0.5), &dev)?;
         let (loss, pv) = vision_loss(parts, &batch)?;
         opt.backward_step(&loss)?;
-        progress.step(StepLog { stage: "vision", step: step + 1, total: opts.steps, loss: loss.to_scalar::<f32>()?, parts: pv.to_vec(), lr })?;
+        progress.step(StepLog {
+            stage: "vision",
+            step: step + 1,
+            total: opts.steps,
+            loss: loss.to_scalar::<f32>()?,
+            parts: pv.to_vec(),
+            lr,
+        })?;
         if progress.checkpoint_due() || step + 1 == opts.steps {
             checkpoint(step + 1)?;
         }
@@ -168,7 +234,10 @@ mod tests {
                 *v = rng.random::<f32>() * 0.5 - 0.25;
             }
             if fake {
-                let (ox, oy) = (rng.random_range(0..3usize) * 8, rng.random_range(0..3usize) * 8);
+                let (ox, oy) = (
+                    rng.random_range(0..3usize) * 8,
+                    rng.random_range(0..3usize) * 8,
+                );
                 for c in 0..3 {
                     for y in oy..oy + 8 {
                         for xx in ox..ox + 8 {
@@ -184,7 +253,10 @@ mod tests {
             }
             items.push(Item {
                 sample: sample(fake),
-                crop: FaceCrop { image: image::RgbImage::new(1, 1), origin: [0.0, 0.0, 32.0] },
+                crop: FaceCrop {
+                    image: image::RgbImage::new(1, 1),
+                    origin: [0.0, 0.0, 32.0],
+                },
                 input: Tensor::from_vec(x, (3, 32, 32), &dev).unwrap(),
                 fake: fake as u8 as f32,
                 type_idx: fake.then_some(4),
@@ -194,19 +266,60 @@ mod tests {
             });
         }
         let vm = VarMap::new();
-        let dims = PartDims { llm_dim: 16, mask_dim: 8, n_types: 7, n_concepts: 0, n_added_tokens: 5 };
-        let cfg = VisionConfig::DfaCnn(CnnConfig { widths: [8, 16, 16, 16], pixel_dim: 8, token_grid: 2, in_channels: 3 });
-        let parts = Parts::new(&cfg, &dims, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
+        let dims = PartDims {
+            llm_dim: 16,
+            mask_dim: 8,
+            n_types: 7,
+            n_concepts: 0,
+            n_added_tokens: 5,
+        };
+        let cfg = VisionConfig::DfaCnn(CnnConfig {
+            widths: [8, 16, 16, 16],
+            pixel_dim: 8,
+            token_grid: 2,
+            in_channels: 3,
+        });
+        let parts =
+            Parts::new(&cfg, &dims, VarBuilder::from_varmap(&vm, DType::F32, &dev)).unwrap();
         let refs: Vec<&Item> = items.iter().collect();
         let eval = make_batch(&refs, &[], false, &dev).unwrap();
         let (before, b_parts) = vision_loss(&parts, &eval).unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut progress = Progress::new(&dir.path().join("log.jsonl"), 60, 0, std::time::Duration::from_secs(3600)).unwrap();
-        let opts = VisionStageOptions { steps: 60, batch: 16, lr: 3e-3, seed: 1 };
-        train(&parts, &vm, &items, &[], &opts, 0, &mut progress, &mut |_| Ok(())).unwrap();
+        let mut progress = Progress::new(
+            &dir.path().join("log.jsonl"),
+            60,
+            0,
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let opts = VisionStageOptions {
+            steps: 60,
+            batch: 16,
+            lr: 3e-3,
+            seed: 1,
+        };
+        train(
+            &parts,
+            &vm,
+            &items,
+            &[],
+            &opts,
+            0,
+            &mut progress,
+            &mut |_| Ok(()),
+        )
+        .unwrap();
         let (after, a_parts) = vision_loss(&parts, &eval).unwrap();
-        let (before, after) = (before.to_scalar::<f32>().unwrap(), after.to_scalar::<f32>().unwrap());
+        let (before, after) = (
+            before.to_scalar::<f32>().unwrap(),
+            after.to_scalar::<f32>().unwrap(),
+        );
         assert!(after < 0.5 * before, "loss {before} -> {after}");
-        assert!(a_parts[0] < 0.3 && a_parts[0] < b_parts[0], "verdict BCE {:?} -> {:?}", b_parts, a_parts);
+        assert!(
+            a_parts[0] < 0.3 && a_parts[0] < b_parts[0],
+            "verdict BCE {:?} -> {:?}",
+            b_parts,
+            a_parts
+        );
     }
 }
