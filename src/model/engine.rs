@@ -348,7 +348,7 @@ impl Engine {
         } else {
             Verdict::Uncertain
         };
-        let forgery_type = (verdict != Verdict::Real)
+        let forgery_type = (cfg.trained && verdict != Verdict::Real)
             .then(|| type_probs.first().map(|(n, _)| n.clone()))
             .flatten();
         if !sink(Event::Verdict {
@@ -383,6 +383,31 @@ impl Engine {
         let mut raw = String::new();
         let mut visible = String::new();
         let mut text_ids: Vec<u32> = Vec::new();
+        // Constrained first tokens: a whole-face answer opens with the head's verdict, so the
+        // prose can never contradict it (the openers are the forge answers' own).
+        let opener = match (cfg.trained, req.region.is_some(), verdict) {
+            (false, _, _) => Some("Uncertain: this model's heads are untrained."),
+            (true, false, Verdict::Fake) => Some("The face is manipulated."),
+            (true, false, Verdict::Real) => Some("Real face."),
+            (true, false, Verdict::Uncertain) => Some("The face may be manipulated."),
+            (true, true, _) => None,
+        };
+        let mut forced: std::collections::VecDeque<u32> = match opener {
+            Some(o) => self
+                .tokenizer
+                .encode(o, false)
+                .map_err(merr)?
+                .get_ids()
+                .iter()
+                .copied()
+                .collect(),
+            None => Default::default(),
+        };
+        let max_tokens = if cfg.trained {
+            req.gen.max_tokens + forced.len()
+        } else {
+            forced.len()
+        };
         let mut emitted = 0usize;
         let mut phrase: Option<(usize, String)> = None;
         let mut last_phrase: Option<(usize, String)> = None;
@@ -390,14 +415,19 @@ impl Engine {
         let mut next_seg = 1usize;
         let mut stopped = false;
         let mut pos = t;
-        for _ in 0..req.gen.max_tokens {
-            let logits = self
-                .llm
-                .logits(&h_last)
-                .map_err(merr)?
-                .squeeze(0)
-                .map_err(merr)?;
-            let tok = sampler.sample(&logits).map_err(merr)?;
+        for _ in 0..max_tokens {
+            let tok = match forced.pop_front() {
+                Some(t) => t,
+                None => {
+                    let logits = self
+                        .llm
+                        .logits(&h_last)
+                        .map_err(merr)?
+                        .squeeze(0)
+                        .map_err(merr)?;
+                    sampler.sample(&logits).map_err(merr)?
+                }
+            };
             if self.stop_ids.contains(&tok) {
                 break;
             }
