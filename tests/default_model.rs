@@ -8,12 +8,20 @@ use std::process::Command;
 fn explain(sample: &str) -> serde_json::Value {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_dfa"))
-        .args(["explain", repo.join("assets/samples").join(sample).to_str().unwrap(), "--json"])
+        .args([
+            "explain",
+            repo.join("assets/samples").join(sample).to_str().unwrap(),
+            "--json",
+        ])
         .env("RAYON_NUM_THREADS", "1")
         .env_remove("DFA_MODEL")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -36,12 +44,22 @@ fn forged_sample_names_the_edit_and_masks_it() {
     // fake-1: right eye + right eyebrow swapped in (assets/samples/README.md).
     let edited = ["right eye", "right eyebrow", "eyes", "eyebrows"];
     let segs = face["segments"].as_array().unwrap();
-    assert!(segs.iter().any(|s| s["region"].as_str().is_some_and(|r| edited.contains(&r))), "{face}");
-    let truth = image::open(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/fake-1.artifact.png")).unwrap().to_luma8();
+    assert!(
+        segs.iter()
+            .any(|s| s["region"].as_str().is_some_and(|r| edited.contains(&r))),
+        "{face}"
+    );
+    let truth = image::open(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/samples/fake-1.artifact.png"),
+    )
+    .unwrap()
+    .to_luma8();
     let overlaps = segs.iter().any(|s| {
         let rle: dfa::report::rle::Rle = serde_json::from_value(s["mask"].clone()).unwrap();
         let m = dfa::report::rle::decode(&rle).unwrap();
-        m.pixels().zip(truth.pixels()).any(|(a, b)| a.0[0] > 127 && b.0[0] > 127)
+        m.pixels()
+            .zip(truth.pixels())
+            .any(|(a, b)| a.0[0] > 127 && b.0[0] > 127)
     });
     assert!(overlaps, "no mask overlaps the edit: {face}");
 }

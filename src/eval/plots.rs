@@ -421,3 +421,31 @@ mod tests {
         assert_eq!(h.dimensions(), (W, H));
     }
 }
+
+/// A training-loss chart: every series is scaled into the unit square (x by its last step, y by
+/// the largest loss of all series); the scales are written into the legend names.
+pub fn loss_chart(path: &Path, series: &[(String, Vec<(f64, f64)>)]) -> anyhow::Result<()> {
+    let ymax = series
+        .iter()
+        .flat_map(|(_, p)| p.iter().map(|q| q.1))
+        .fold(1e-9f64, f64::max);
+    let scaled: Vec<(String, Vec<(f64, f64)>)> = series
+        .iter()
+        .map(|(name, pts)| {
+            let xmax = pts.last().map(|p| p.0).unwrap_or(1.0).max(1.0);
+            (
+                format!("{name} (x: step/{xmax:.0})"),
+                pts.iter().map(|&(x, y)| (x / xmax, y / ymax)).collect(),
+            )
+        })
+        .collect();
+    curves(
+        &format!("training loss (y: loss/{ymax:.2}, EMA 0.95)"),
+        "step",
+        "loss",
+        &scaled,
+        false,
+    )
+    .save(path)?;
+    Ok(())
+}

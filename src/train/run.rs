@@ -388,3 +388,35 @@ fn pathdiff(target: &Path, base: &Path) -> PathBuf {
     }
     p
 }
+
+/// The loss curve of log.jsonl (EMA-smoothed per stage) as a PNG.
+pub fn write_loss_curve(log: &Path, png: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(log)?;
+    let mut series: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+    for stage in ["vision", "llm"] {
+        let mut by_step = std::collections::BTreeMap::new();
+        for line in text.lines() {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                continue;
+            };
+            if v["stage"] == stage {
+                if let (Some(s), Some(l)) = (v["step"].as_u64(), v["loss"].as_f64()) {
+                    by_step.insert(s, l); // a resumed run's repeat of a step replaces it
+                }
+            }
+        }
+        let mut ema: Option<f64> = None;
+        let pts: Vec<(f64, f64)> = by_step
+            .into_iter()
+            .map(|(s, l)| {
+                let e = ema.map_or(l, |e| 0.95 * e + 0.05 * l);
+                ema = Some(e);
+                (s as f64, e)
+            })
+            .collect();
+        if !pts.is_empty() {
+            series.push((stage.to_string(), pts));
+        }
+    }
+    crate::eval::plots::loss_chart(png, &series)
+}
