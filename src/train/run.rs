@@ -245,6 +245,7 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
         &state.concepts,
         &image_cfg,
     )?;
+    write_loss_curve(&log, &cfg.out.join("loss.png"))?;
     eprintln!("train: wrote {}", cfg.out.display());
     Ok(())
 }
