@@ -10,7 +10,8 @@ fn main() -> anyhow::Result<()> {
     let (parts, _) = dfa::model::extras::load(&model.config.extras, &dev)?;
     let img = dfa::imageio::load_rgb(&dir.join("../../assets/samples/fake-1.png"))?;
     let cfg = &model.config.image;
-    let crop = dfa::model::vision::crop_face(&img, [61.7, 59.4, 205.6, 203.3], cfg.face_margin, cfg.size);
+    let crop =
+        dfa::model::vision::crop_face(&img, [61.7, 59.4, 205.6, 203.3], cfg.face_margin, cfg.size);
     let runs = 30;
     let t = Instant::now();
     for _ in 0..runs {
@@ -18,6 +19,9 @@ fn main() -> anyhow::Result<()> {
         let _ = parts.vision.forward(&x)?;
     }
     let ms = t.elapsed().as_secs_f64() * 1000.0 / runs as f64;
-    println!("dfa-cnn encoder (incl. preprocessing), {}² crop: {ms:.1} ms/image over {runs} runs", cfg.size);
+    println!(
+        "dfa-cnn encoder (incl. preprocessing), {}² crop: {ms:.1} ms/image over {runs} runs",
+        cfg.size
+    );
     Ok(())
 }
