@@ -50,6 +50,20 @@ pub struct Thresholds {
     pub real: f32,
 }
 
+impl Thresholds {
+    /// The verdict for a P(fake).
+    pub fn verdict(&self, p_fake: f32) -> crate::analysis::Verdict {
+        use crate::analysis::Verdict;
+        if p_fake >= self.fake {
+            Verdict::Fake
+        } else if p_fake <= self.real {
+            Verdict::Real
+        } else {
+            Verdict::Uncertain
+        }
+    }
+}
+
 impl Default for Thresholds {
     fn default() -> Self {
         Self {

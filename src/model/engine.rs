@@ -149,41 +149,6 @@ impl Engine {
         self.parts.vision.forward(&x)
     }
 
-    fn find_faces(&self, req: &Request) -> Result<(Vec<[f32; 4]>, Vec<String>), AnalysisError> {
-        let mut warnings = Vec::new();
-        let mut boxes: Vec<[f32; 4]> = match &req.face_boxes {
-            Some(b) => b.clone(),
-            None => crate::face::detect_faces(&req.image, Default::default())
-                .into_iter()
-                .map(|f| f.bbox)
-                .collect(),
-        };
-        if boxes.is_empty() {
-            if !req.whole_image_fallback {
-                return Err(AnalysisError::NoFace(req.image_path.clone()));
-            }
-            warnings.push("no face found: the whole image was analysed as one face".to_string());
-            let (w, h) = req.image.dimensions();
-            let m = 0.5 / (1.0 + 2.0 * self.model.config.image.face_margin);
-            let side = w.min(h) as f32 * (1.0 - 2.0 * (0.5 - m)).max(0.2);
-            let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
-            boxes.push([
-                cx - side / 2.0,
-                cy - side / 2.0,
-                cx + side / 2.0,
-                cy + side / 2.0,
-            ]);
-        }
-        if let Some(i) = req.face {
-            let found = boxes.len();
-            let b = *boxes
-                .get(i)
-                .ok_or(AnalysisError::NoSuchFace { asked: i, found })?;
-            boxes = vec![b];
-        }
-        Ok((boxes, warnings))
-    }
-
     fn region_mask(
         &self,
         img: &RgbImage,
@@ -338,13 +303,8 @@ impl Engine {
             .parts
             .verdict_probs(&feats.pooled, &h_last)
             .map_err(merr)?;
-        let th = &cfg.thresholds;
-        let verdict = if !cfg.trained {
-            Verdict::Uncertain
-        } else if p_fake >= th.fake {
-            Verdict::Fake
-        } else if p_fake <= th.real {
-            Verdict::Real
+        let verdict = if cfg.trained {
+            cfg.thresholds.verdict(p_fake)
         } else {
             Verdict::Uncertain
         };
@@ -572,7 +532,7 @@ impl Analyzer for Engine {
         req: &Request,
         sink: &mut dyn FnMut(Event) -> bool,
     ) -> Result<AnalysisResult, AnalysisError> {
-        let (boxes, mut warnings) = self.find_faces(req)?;
+        let (boxes, mut warnings) = find_faces(req, self.model.config.image.face_margin)?;
         if !self.model.config.trained {
             warnings.push("the model's heads are UNTRAINED: the verdict is 'uncertain' and no masks are drawn".into());
         }
@@ -655,6 +615,46 @@ impl Parts {
             .squeeze(0)?
             .squeeze(0)
     }
+}
+
+/// The face boxes a request is about: given boxes, or detected ones; with none and
+/// `whole_image_fallback`, a centred square (with a warning); `req.face` picks one.
+pub fn find_faces(
+    req: &Request,
+    face_margin: f32,
+) -> Result<(Vec<[f32; 4]>, Vec<String>), AnalysisError> {
+    let mut warnings = Vec::new();
+    let mut boxes: Vec<[f32; 4]> = match &req.face_boxes {
+        Some(b) => b.clone(),
+        None => crate::face::detect_faces(&req.image, Default::default())
+            .into_iter()
+            .map(|f| f.bbox)
+            .collect(),
+    };
+    if boxes.is_empty() {
+        if !req.whole_image_fallback {
+            return Err(AnalysisError::NoFace(req.image_path.clone()));
+        }
+        warnings.push("no face found: the whole image was analysed as one face".to_string());
+        let (w, h) = req.image.dimensions();
+        let m = 0.5 / (1.0 + 2.0 * face_margin);
+        let side = w.min(h) as f32 * (1.0 - 2.0 * (0.5 - m)).max(0.2);
+        let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
+        boxes.push([
+            cx - side / 2.0,
+            cy - side / 2.0,
+            cx + side / 2.0,
+            cy + side / 2.0,
+        ]);
+    }
+    if let Some(i) = req.face {
+        let found = boxes.len();
+        let b = *boxes
+            .get(i)
+            .ok_or(AnalysisError::NoSuchFace { asked: i, found })?;
+        boxes = vec![b];
+    }
+    Ok((boxes, warnings))
 }
 
 fn merr<E: std::fmt::Display>(e: E) -> AnalysisError {

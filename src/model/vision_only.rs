@@ -48,16 +48,7 @@ impl Analyzer for VisionOnly {
     ) -> Result<AnalysisResult, AnalysisError> {
         let err = |e: candle_core::Error| AnalysisError::Model(e.to_string());
         let cfg = &self.model.config;
-        let boxes = match &req.face_boxes {
-            Some(b) => b.clone(),
-            None => crate::face::detect_faces(&req.image, Default::default())
-                .into_iter()
-                .map(|f| f.bbox)
-                .collect(),
-        };
-        if boxes.is_empty() {
-            return Err(AnalysisError::NoFace(req.image_path.clone()));
-        }
+        let (boxes, warnings) = super::engine::find_faces(req, cfg.image.face_margin)?;
         let (w, h) = req.image.dimensions();
         let mut faces = Vec::new();
         for (face_id, bbox) in boxes.into_iter().enumerate() {
@@ -83,13 +74,7 @@ impl Analyzer for VisionOnly {
                 .zip(probs)
                 .collect();
             type_probs.sort_by(|a, b| b.1.total_cmp(&a.1));
-            let verdict = if p_fake >= cfg.thresholds.fake {
-                Verdict::Fake
-            } else if p_fake <= cfg.thresholds.real {
-                Verdict::Real
-            } else {
-                Verdict::Uncertain
-            };
+            let verdict = cfg.thresholds.verdict(p_fake);
             let concept_p = candle_nn::ops::sigmoid(&out.concepts)
                 .map_err(err)?
                 .flatten_all()
@@ -173,7 +158,7 @@ impl Analyzer for VisionOnly {
             width: w,
             height: h,
             faces,
-            warnings: vec![],
+            warnings,
             provenance,
         })
     }

@@ -9,7 +9,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::data::Item;
 use super::losses::{bce_with_logits, cross_entropy};
-use super::progress::{Progress, StepLog};
+use super::progress::{warmup_cosine, Progress, StepLog};
 use crate::forge::record::TaskRecord;
 use crate::model::extras::Parts;
 use crate::model::grounding::pool_region;
@@ -305,17 +305,7 @@ pub fn train(
     )?;
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(1000 + start_step as u64));
     for step in start_step..opts.steps {
-        let warm = (opts.steps / 20).max(1);
-        let lr = if step < warm {
-            opts.lr * (step + 1) as f64 / warm as f64
-        } else {
-            opts.lr
-                * 0.5
-                * (1.0
-                    + (std::f64::consts::PI * (step - warm) as f64
-                        / (opts.steps - warm).max(1) as f64)
-                        .cos())
-        };
+        let lr = warmup_cosine(step, opts.steps, opts.lr);
         opt.set_learning_rate(lr);
         let mut batch = Vec::new();
         let mut guard = 0;

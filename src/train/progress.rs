@@ -6,6 +6,17 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+/// Learning rate at `step` of `steps`: linear warm-up over the first 5 %, then cosine to zero.
+pub fn warmup_cosine(step: usize, steps: usize, base: f64) -> f64 {
+    let warm = (steps / 20).max(1);
+    if step < warm {
+        base * (step + 1) as f64 / warm as f64
+    } else {
+        let t = (step - warm) as f64 / (steps - warm).max(1) as f64;
+        base * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StepLog {
     pub stage: &'static str,

@@ -7,7 +7,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::data::Item;
 use super::losses::{bce_with_logits, cross_entropy, dice_loss};
-use super::progress::{Progress, StepLog};
+use super::progress::{warmup_cosine, Progress, StepLog};
 use crate::model::extras::Parts;
 
 pub struct VisionStageOptions {
@@ -168,17 +168,7 @@ pub fn train(
     let dev = Device::Cpu;
     for step in start_step..opts.steps {
         // Cosine decay after a short warm-up.
-        let warm = (opts.steps / 20).max(1);
-        let lr = if step < warm {
-            opts.lr * (step + 1) as f64 / warm as f64
-        } else {
-            opts.lr
-                * 0.5
-                * (1.0
-                    + (std::f64::consts::PI * (step - warm) as f64
-                        / (opts.steps - warm).max(1) as f64)
-                        .cos())
-        };
+        let lr = warmup_cosine(step, opts.steps, opts.lr);
         opt.set_learning_rate(lr);
         let picks: Vec<&Item> = (0..opts.batch)
             .map(|_| &items[rng.random_range(0..items.len())])
