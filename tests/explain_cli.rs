@@ -86,7 +86,85 @@ fn bad_images_are_refused_with_one_line() {
         4,
         "config.json",
     );
+    // A PNG header that claims 30000x30000 (a decompression bomb) is refused before decoding.
+    let mut png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\x0dIHDR".to_vec();
+    png.extend_from_slice(&30000u32.to_be_bytes());
+    png.extend_from_slice(&30000u32.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0]);
+    png.extend_from_slice(&crc32(&png[12..]).to_be_bytes());
+    for (kind, body) in [
+        (&b"IDAT"[..], &[0x78u8, 0x9c, 0x03, 0x00][..]),
+        (&b"IEND"[..], &[][..]),
+    ] {
+        let mut chunk = kind.to_vec();
+        chunk.extend_from_slice(body);
+        png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        png.extend_from_slice(&chunk);
+        png.extend_from_slice(&crc32(&chunk).to_be_bytes());
+    }
+    std::fs::write(d.join("bomb.png"), &png).unwrap();
+    one_line_error(
+        &dfa(&["explain", "bomb.png", "--out", o], d),
+        2,
+        "too large",
+    );
     assert!(!out.exists(), "no report may be written on failure");
+}
+
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xffff_ffffu32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[test]
+fn adapter_for_another_base_is_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let adapter = dir.path().join("adapter");
+    std::fs::create_dir_all(&adapter).unwrap();
+    std::fs::write(
+        adapter.join("adapter_config.json"),
+        r#"{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "peft_type": "LORA", "task_type": "CAUSAL_LM"}"#,
+    )
+    .unwrap();
+    // Shapes of a 64-wide model; SmolLM2-135M is 576 wide.
+    let dev = candle_core::Device::Cpu;
+    let key = "base_model.model.model.layers.0.self_attn.q_proj";
+    let tensors = std::collections::HashMap::from([
+        (
+            format!("{key}.lora_A.weight"),
+            candle_core::Tensor::zeros((4, 64), candle_core::DType::F32, &dev).unwrap(),
+        ),
+        (
+            format!("{key}.lora_B.weight"),
+            candle_core::Tensor::zeros((64, 4), candle_core::DType::F32, &dev).unwrap(),
+        ),
+    ]);
+    candle_core::safetensors::save(&tensors, adapter.join("adapter_model.safetensors")).unwrap();
+    let sample = repo().join("assets/samples/real-1.png");
+    let out = dir.path().join("out");
+    let o = dfa(
+        &[
+            "explain",
+            sample.to_str().unwrap(),
+            "--adapter",
+            adapter.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir.path(),
+    );
+    one_line_error(&o, 4, "q_proj");
+    assert!(!out.exists());
 }
 
 #[test]
