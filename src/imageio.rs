@@ -161,6 +161,45 @@ mod tests {
     }
 
     #[test]
+    fn converts_cmyk_jpeg_to_rgb() {
+        // tests/data/cmyk-red-blue.jpg: a 32x24 CMYK JPEG made with Pillow, red left, blue right.
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cmyk-red-blue.jpg");
+        let img = load_rgb(&p).unwrap();
+        assert_eq!(img.dimensions(), (32, 24));
+        let [r, g, b] = img.get_pixel(4, 12).0;
+        assert!(
+            r > 200 && g < 60 && b < 60,
+            "left should be red, got {:?}",
+            [r, g, b]
+        );
+        let [r, g, b] = img.get_pixel(28, 12).0;
+        assert!(
+            b > 200 && r < 60 && g < 60,
+            "right should be blue, got {:?}",
+            [r, g, b]
+        );
+    }
+
+    #[test]
+    fn applies_exif_orientation() {
+        // tests/data/exif-rotate90.jpg: stored 32x16 (blue left half, red right), EXIF orientation
+        // 6 (display rotated 90° clockwise): upright it is 16x32 with blue on top.
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/exif-rotate90.jpg");
+        let img = load_rgb(&p).unwrap();
+        assert_eq!(img.dimensions(), (16, 32));
+        assert!(
+            img.get_pixel(8, 4).0[2] > 200,
+            "top should be blue: {:?}",
+            img.get_pixel(8, 4)
+        );
+        assert!(
+            img.get_pixel(8, 28).0[0] > 200,
+            "bottom should be red: {:?}",
+            img.get_pixel(8, 28)
+        );
+    }
+
+    #[test]
     fn converts_grey_16bit_and_alpha_to_rgb() {
         let dir = tempfile::tempdir().unwrap();
         let g16 =
