@@ -172,7 +172,11 @@ impl Engine {
                 let r = ((bbox[2] - bbox[0]).max(bbox[3] - bbox[1]) * 0.06).max(3.0);
                 box_mask(w, h, [x - r, y - r, x + r, y + r])
             }
-            RegionQuery::Concept(_) => unreachable!("concept regions are resolved in the crop"),
+            RegionQuery::Concept(name) => {
+                return Err(AnalysisError::BadRegion(format!(
+                    "region \"{name}\" is resolved in the face crop, not as an image mask"
+                )))
+            }
         })
     }
 
@@ -637,8 +641,8 @@ pub fn find_faces(
         }
         warnings.push("no face found: the whole image was analysed as one face".to_string());
         let (w, h) = req.image.dimensions();
-        let m = 0.5 / (1.0 + 2.0 * face_margin);
-        let side = w.min(h) as f32 * (1.0 - 2.0 * (0.5 - m)).max(0.2);
+        // A box whose margin-grown crop is the largest centred square.
+        let side = w.min(h) as f32 / (1.0 + 2.0 * face_margin);
         let (cx, cy) = (w as f32 / 2.0, h as f32 / 2.0);
         boxes.push([
             cx - side / 2.0,

@@ -324,17 +324,17 @@ pub fn train(
         }
         let (loss, pv) = batch_loss(llm, parts, ids, pad, &batch, &dev)?;
         opt.backward_step(&loss)?;
-        progress.step(StepLog {
-            stage: "llm",
-            step: step + 1,
-            total: opts.steps,
-            loss: loss.to_scalar::<f32>()?,
-            parts: pv.to_vec(),
-            lr,
-        })?;
-        if progress.checkpoint_due() || step + 1 == opts.steps {
-            checkpoint(step + 1)?;
-        }
+        progress.record(
+            StepLog {
+                stage: "llm",
+                step: step + 1,
+                total: opts.steps,
+                loss: loss.to_scalar::<f32>()?,
+                parts: pv.to_vec(),
+                lr,
+            },
+            checkpoint,
+        )?;
     }
     Ok(())
 }

@@ -1,7 +1,7 @@
 //! Training progress: a bar with loss and ETA, a JSONL log, checkpoint timing, loss-curve PNG.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -30,7 +30,6 @@ pub struct StepLog {
 pub struct Progress {
     bar: indicatif::ProgressBar,
     log: std::fs::File,
-    log_path: PathBuf,
     last_ckpt: Instant,
     every: Duration,
     started: Instant,
@@ -62,7 +61,6 @@ impl Progress {
         Ok(Self {
             bar,
             log,
-            log_path: log_path.to_path_buf(),
             last_ckpt: Instant::now(),
             every: checkpoint_every,
             started: Instant::now(),
@@ -99,6 +97,20 @@ impl Progress {
         Ok(())
     }
 
+    /// Log one finished step and call `checkpoint(step)` when one is due or the stage is done.
+    pub fn record(
+        &mut self,
+        s: StepLog,
+        checkpoint: &mut dyn FnMut(usize) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let (step, total) = (s.step, s.total);
+        self.step(s)?;
+        if self.checkpoint_due() || step == total {
+            checkpoint(step)?;
+        }
+        Ok(())
+    }
+
     /// True once every `checkpoint_every`; resets the timer.
     pub fn checkpoint_due(&mut self) -> bool {
         if self.last_ckpt.elapsed() >= self.every {
@@ -111,9 +123,5 @@ impl Progress {
 
     pub fn finish(&self) {
         self.bar.finish_and_clear();
-    }
-
-    pub fn log_path(&self) -> &Path {
-        &self.log_path
     }
 }

@@ -6,7 +6,7 @@ use candle_nn::{AdamW, Optimizer, ParamsAdamW, VarMap};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use super::data::Item;
-use super::losses::{bce_with_logits, cross_entropy, dice_loss};
+use super::losses::{bce_with_logits, cross_entropy};
 use super::progress::{warmup_cosine, Progress, StepLog};
 use crate::model::extras::Parts;
 
@@ -154,7 +154,6 @@ pub fn train(
     progress: &mut Progress,
     checkpoint: &mut dyn FnMut(usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let _ = dice_loss;
     let vars = vars_with_prefix(vm, &["vision.", "aux."]);
     let mut opt = AdamW::new(
         vars,
@@ -176,17 +175,17 @@ pub fn train(
         let batch = make_batch(&picks, mirror, rng.random_bool(0.5), &dev)?;
         let (loss, pv) = vision_loss(parts, &batch)?;
         opt.backward_step(&loss)?;
-        progress.step(StepLog {
-            stage: "vision",
-            step: step + 1,
-            total: opts.steps,
-            loss: loss.to_scalar::<f32>()?,
-            parts: pv.to_vec(),
-            lr,
-        })?;
-        if progress.checkpoint_due() || step + 1 == opts.steps {
-            checkpoint(step + 1)?;
-        }
+        progress.record(
+            StepLog {
+                stage: "vision",
+                step: step + 1,
+                total: opts.steps,
+                loss: loss.to_scalar::<f32>()?,
+                parts: pv.to_vec(),
+                lr,
+            },
+            checkpoint,
+        )?;
     }
     Ok(())
 }
