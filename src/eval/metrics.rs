@@ -243,6 +243,40 @@ pub fn mean(xs: &[f64]) -> Option<f64> {
     (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
 }
 
+/// Verdict thresholds read off the reals' P(fake) (see `calibrate`).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct Calibration {
+    /// The target share of reals called fake.
+    pub rate: f64,
+    /// `P(fake) >= fake` is called fake.
+    pub fake: f64,
+    /// `P(fake) <= real` is called real; in between is uncertain.
+    pub real: f64,
+}
+
+/// Thresholds under which at most `rate` of these reals are called fake and at most `2 × rate`
+/// are not called real (the rest of them uncertain). Each threshold sits halfway between the
+/// real scores either side of its cut. `None` without reals.
+pub fn calibrate(real_scores: &[f64], rate: f64) -> Option<Calibration> {
+    if real_scores.is_empty() {
+        return None;
+    }
+    let mut desc = real_scores.to_vec();
+    desc.sort_by(|a, b| b.total_cmp(a));
+    // `cut(k)`: a threshold with exactly the k highest reals at or above it (ties aside).
+    let cut = |k: usize| -> f64 {
+        match k {
+            0 => (desc[0] + 1.0) / 2.0,
+            k if k >= desc.len() => desc[desc.len() - 1] / 2.0,
+            k => (desc[k - 1] + desc[k]) / 2.0,
+        }
+    };
+    let n = desc.len() as f64;
+    let fake = cut((rate * n).floor() as usize);
+    let real = cut((2.0 * rate * n).floor() as usize).min(fake);
+    Some(Calibration { rate, fake, real })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +361,20 @@ mod tests {
         assert_eq!(conf["c"]["none"], 1);
         assert_eq!(accuracy(&[(1, 1), (1, 2)]), Some(0.5));
         assert_eq!(prf(2, 2, 0), (Some(0.5), Some(1.0), Some(4.0 / 6.0)));
+    }
+
+    #[test]
+    fn calibration_keeps_the_false_fake_rate() {
+        let reals: Vec<f64> = (0..100).map(|i| i as f64 / 100.0).collect();
+        let c = calibrate(&reals, 0.10).unwrap();
+        let called_fake = reals.iter().filter(|p| **p >= c.fake).count();
+        let not_real = reals.iter().filter(|p| **p > c.real).count();
+        assert_eq!(called_fake, 10);
+        assert_eq!(not_real, 20);
+        assert!(c.real < c.fake);
+        assert!(calibrate(&[], 0.1).is_none());
+        // One real: nothing may be called fake at 10%.
+        let one = calibrate(&[0.7], 0.10).unwrap();
+        assert!(one.fake > 0.7);
     }
 }

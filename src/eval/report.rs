@@ -126,5 +126,68 @@ pub fn markdown(r: &Report) -> String {
         ];
         out.push_str(&format!("| {} |\n", row.join(" | ")));
     }
+    out.push_str(&per_recipe_table(r));
+    out.push_str(&thresholds_table(r));
+    out
+}
+
+/// Detection per recipe family: accuracy, and AUC of that family's fakes against every real.
+fn per_recipe_table(r: &Report) -> String {
+    let families: std::collections::BTreeSet<&String> = r
+        .systems
+        .iter()
+        .flat_map(|s| s.det.per_recipe.keys())
+        .collect();
+    if families.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(
+        "\n## Detection per recipe family (accuracy / AUC against all reals)\n\n| family | n |",
+    );
+    for s in &r.systems {
+        out.push_str(&format!(" {} |", s.system));
+    }
+    out.push_str(&format!("\n|---|---|{}\n", "---|".repeat(r.systems.len())));
+    for f in families {
+        let n = r
+            .systems
+            .iter()
+            .find_map(|s| s.det.per_recipe.get(f))
+            .map_or(0, |x| x.n);
+        out.push_str(&format!("| {f} | {n} |"));
+        for s in &r.systems {
+            let acc = s.det.per_recipe.get(f).and_then(|x| x.value);
+            let auc = s.det.per_recipe_auc.get(f).and_then(|x| x.value);
+            let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+            if f == "real" {
+                out.push_str(&format!(" {} |", fmt(acc)));
+            } else {
+                out.push_str(&format!(" {} / {} |", fmt(acc), fmt(auc)));
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// Thresholds read off this split's reals (meaningful on `--split val`).
+fn thresholds_table(r: &Report) -> String {
+    let mut out = String::new();
+    for s in r.systems.iter().filter(|s| !s.det.thresholds.is_empty()) {
+        if out.is_empty() {
+            out.push_str(
+                "\n## Verdict thresholds from this split's reals\n\n\
+                 At most `rate` of these reals called fake, at most 2×rate not called real. \
+                 Read them off `--split val` and copy into the model's config.json.\n\n\
+                 | system | rate | fake | real |\n|---|---|---|---|\n",
+            );
+        }
+        for c in &s.det.thresholds {
+            out.push_str(&format!(
+                "| {} | {:.2} | {:.4} | {:.4} |\n",
+                s.system, c.rate, c.fake, c.real
+            ));
+        }
+    }
     out
 }

@@ -22,7 +22,7 @@ pub struct DetItem {
     pub fake: bool,
     pub p_fake: f64,
     pub verdict: Verdict,
-    /// The recipe (or "real"), for the per-recipe breakdown.
+    /// The recipe family (forgery type, or "real"), for the per-recipe breakdown.
     pub recipe: String,
 }
 
@@ -176,7 +176,7 @@ pub fn score_sample(
                     p_fake: pred.p_fake as f64,
                     verdict: pred.verdict,
                     recipe: if fake {
-                        sample.recipe.clone().unwrap_or_else(|| "unknown".into())
+                        recipe_family(sample.forgery_type.as_deref(), sample.recipe.as_deref())
                     } else {
                         "real".into()
                     },
@@ -310,6 +310,15 @@ fn score_age(
     });
 }
 
+/// The family a fake belongs to: its forgery type, else the recipe text before its first `:`.
+fn recipe_family(forgery_type: Option<&str>, recipe: Option<&str>) -> String {
+    forgery_type
+        .or_else(|| recipe.map(|r| r.split(':').next().unwrap_or(r).trim()))
+        .filter(|f| !f.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -440,5 +449,18 @@ mod tests {
         // Without predictions nothing is scored and the requests count as missing.
         let none = score_sample(&sample, dir.path(), &planned, &HashMap::new());
         assert_eq!((none.age.len(), none.missing_predictions), (0, 2));
+    }
+
+    #[test]
+    fn recipe_family_prefers_the_forgery_type() {
+        assert_eq!(
+            recipe_family(Some("warp"), Some("warp:smile amount=0.2")),
+            "warp"
+        );
+        assert_eq!(
+            recipe_family(None, Some("copy_move:from_chin x=1")),
+            "copy_move"
+        );
+        assert_eq!(recipe_family(None, None), "unknown");
     }
 }

@@ -50,8 +50,13 @@ pub struct DetMetrics {
     pub false_fake_rate: Stat,
     /// Share of answers that were "uncertain" (counted wrong in accuracy).
     pub uncertain_rate: Stat,
-    /// Detection accuracy per recipe ("real" for the reals).
+    /// Detection accuracy per recipe family ("real" for the reals).
     pub per_recipe: BTreeMap<String, Stat>,
+    /// AUC per recipe family: that family's fakes against every real.
+    pub per_recipe_auc: BTreeMap<String, Stat>,
+    /// Verdict thresholds read off this split's reals (run it on `val`, then copy one into
+    /// the model's config.json): at most `rate` of reals called fake.
+    pub thresholds: Vec<metrics::Calibration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -254,6 +259,15 @@ pub fn summarize(
                 }),
                 det.len(),
             ),
+            per_recipe_auc: per_recipe
+                .iter()
+                .filter(|(k, _)| k.as_str() != "real")
+                .map(|(k, v)| {
+                    let mut both: Vec<&DetItem> = reals.iter().collect();
+                    both.extend(v.iter().copied());
+                    (k.clone(), Stat::plain(det_auc(&both), v.len()))
+                })
+                .collect(),
             per_recipe: per_recipe
                 .into_iter()
                 .map(|(k, v)| {
@@ -261,6 +275,13 @@ pub fn summarize(
                     (k, Stat::plain(share(&v, det_correct), n))
                 })
                 .collect(),
+            thresholds: {
+                let real_p: Vec<f64> = reals.iter().map(|d| d.p_fake).collect();
+                [0.05, 0.10]
+                    .iter()
+                    .filter_map(|&rate| metrics::calibrate(&real_p, rate))
+                    .collect()
+            },
         },
         cls: ClsMetrics {
             accuracy: Stat::boot(
