@@ -3,13 +3,13 @@
 pub mod canonical;
 pub mod detect;
 pub mod fict;
+pub mod ibug68;
 pub mod mesh;
 pub mod raster;
 pub mod regions;
 
 pub use detect::{detect_faces, DetectOptions, FaceBox};
 
-/// 468 FaceMesh landmarks (image pixels, 2-D) for a face box, when a landmark model is available.
 /// 468 landmarks (image pixels, 2-D) for a face box: the FaceMesh port when it finds a usable
 /// face, else the canonical face placed in the box (good only for frontal, upright faces).
 pub fn face_landmarks(img: &image::RgbImage, bbox: [f32; 4]) -> Option<Vec<[f32; 2]>> {
