@@ -41,14 +41,25 @@ pub struct PromptConfig {
     pub prompt_id: String,
 }
 
-/// Decision thresholds on P(fake).
+/// Decision thresholds on P(fake), and on the concept head's probabilities.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Thresholds {
     /// P(fake) at or above: "fake".
     pub fake: f32,
     /// P(fake) at or below: "real". Between the two: "uncertain".
     pub real: f32,
+    /// A region is named when the concept head gives it at least this (the most likely one
+    /// always is, at most `MAX_NAMED` are).
+    #[serde(default = "default_concept_threshold")]
+    pub concept: f32,
 }
+
+fn default_concept_threshold() -> f32 {
+    0.5
+}
+
+/// The most regions one answer names.
+pub const MAX_NAMED: usize = 3;
 
 impl Thresholds {
     /// The verdict for a P(fake).
@@ -62,6 +73,21 @@ impl Thresholds {
             Verdict::Uncertain
         }
     }
+
+    /// The concepts to name from the concept head's probabilities (one per `vocab` entry): the
+    /// most likely, then any other at or above `concept`, most likely first, at most
+    /// `MAX_NAMED`.
+    pub fn pick_concepts(&self, vocab: &[String], probs: &[f32]) -> Vec<String> {
+        let mut order: Vec<(usize, f32)> = probs.iter().copied().enumerate().collect();
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        order
+            .iter()
+            .enumerate()
+            .take_while(|(rank, (_, p))| *rank == 0 || *p >= self.concept)
+            .take(MAX_NAMED)
+            .filter_map(|(_, (i, _))| vocab.get(*i).cloned())
+            .collect()
+    }
 }
 
 impl Default for Thresholds {
@@ -69,6 +95,7 @@ impl Default for Thresholds {
         Self {
             fake: 0.6,
             real: 0.4,
+            concept: default_concept_threshold(),
         }
     }
 }
@@ -273,5 +300,25 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), cfg.to_string()).unwrap();
         let err = ModelDir::open(d).unwrap_err().to_string();
         assert!(err.contains("missing.gguf"), "{err}");
+    }
+
+    #[test]
+    fn picks_the_top_concept_and_those_above_the_threshold() {
+        let t = Thresholds::default();
+        let vocab: Vec<String> = ["nose", "chin", "lips", "forehead", "left eye"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(
+            t.pick_concepts(&vocab, &[0.1, 0.3, 0.2, 0.05, 0.0]),
+            ["chin"]
+        );
+        assert_eq!(
+            t.pick_concepts(&vocab, &[0.6, 0.9, 0.2, 0.5, 0.7]),
+            ["chin", "left eye", "nose"]
+        );
+        assert!(t.pick_concepts(&[], &[]).is_empty());
+        // Old config files without the field still load.
+        let old: Thresholds = serde_json::from_str(r#"{"fake":0.7,"real":0.3}"#).unwrap();
+        assert_eq!(old.concept, 0.5);
     }
 }

@@ -326,7 +326,9 @@ impl Engine {
                 true,
             ));
         }
-        let draw_masks = cfg.trained && verdict != Verdict::Real;
+        // Masks only back a "fake" verdict: an uncertain answer may name suspect regions but
+        // draws nothing an analyst could take for a finding.
+        let draw_masks = cfg.trained && verdict == Verdict::Fake;
         let pixel_emb = if draw_masks {
             Some(
                 self.parts
@@ -408,11 +410,13 @@ impl Engine {
                 raw.push_str(" </p>");
                 if let Some((id, p)) = phrase.take() {
                     let p = p.trim().to_string();
-                    visible.push_str(&format!(" [{id}]"));
-                    events.push(Event::TextDelta {
-                        face_id,
-                        text: format!(" [{id}]"),
-                    });
+                    if pixel_emb.is_some() {
+                        visible.push_str(&format!(" [{id}]"));
+                        events.push(Event::TextDelta {
+                            face_id,
+                            text: format!(" [{id}]"),
+                        });
+                    }
                     events.push(Event::PhraseClose {
                         face_id,
                         seg_id: id,

@@ -82,17 +82,12 @@ impl Analyzer for VisionOnly {
                 .to_vec1::<f32>()
                 .map_err(err)?;
             let mut segments = Vec::new();
-            if verdict != Verdict::Real {
+            if verdict == Verdict::Fake {
                 let logits = out.mask.squeeze(0).map_err(err)?.squeeze(0).map_err(err)?;
                 let mask = paste_logits(&logits, &crop, w, h).map_err(err)?;
-                let names: Vec<&String> = self
-                    .manifest
-                    .concepts
-                    .iter()
-                    .zip(&concept_p)
-                    .filter(|(_, &p)| p >= 0.5)
-                    .map(|(c, _)| c)
-                    .collect();
+                let names = cfg
+                    .thresholds
+                    .pick_concepts(&self.manifest.concepts, &concept_p);
                 let (bb, area) = mask_bbox(&mask);
                 let phrase = if names.is_empty() {
                     "the artifact".to_string()
