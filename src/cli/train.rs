@@ -39,6 +39,9 @@ pub struct TrainArgs {
     /// Forgery types to leave out of training (comma-separated), for generalisation runs.
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
+    /// Compute device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
     /// Minutes between checkpoints.
     #[arg(long, default_value_t = 3.0)]
     pub checkpoint_minutes: f64,
@@ -51,7 +54,10 @@ pub struct TrainArgs {
 }
 
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
+    let device =
+        crate::model::parse_device(&a.device).map_err(|e| super::usage(format!("{e:#}")))?;
     train_run(&TrainConfig {
+        device,
         data: a.data.clone(),
         out: a.out.clone(),
         work: a.work.clone(),

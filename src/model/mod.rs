@@ -40,3 +40,40 @@ pub fn load_analyzer(
 pub fn load_vision_only(model: Option<&str>) -> anyhow::Result<Box<dyn Analyzer>> {
     Ok(Box::new(vision_only::VisionOnly::load(model)?))
 }
+
+/// The compute device named on the command line: `cpu`, `cuda` or `cuda:N`. CUDA needs a build
+/// with `--features cuda`; without it the error says so.
+pub fn parse_device(name: &str) -> anyhow::Result<candle_core::Device> {
+    let name = name.trim().to_ascii_lowercase();
+    if name == "cpu" {
+        return Ok(candle_core::Device::Cpu);
+    }
+    let ordinal = match name.strip_prefix("cuda") {
+        Some("") => 0,
+        Some(rest) => rest
+            .strip_prefix(':')
+            .and_then(|n| n.parse::<usize>().ok())
+            .ok_or_else(|| anyhow::anyhow!("bad device {name:?}: use cpu, cuda or cuda:N"))?,
+        None => anyhow::bail!("bad device {name:?}: use cpu, cuda or cuda:N"),
+    };
+    if !cfg!(feature = "cuda") {
+        anyhow::bail!(
+            "device {name:?} needs a build with CUDA: cargo build --release --features cuda"
+        );
+    }
+    Ok(candle_core::Device::new_cuda(ordinal)?)
+}
+
+#[cfg(test)]
+mod device_tests {
+    #[test]
+    fn device_names() {
+        assert!(super::parse_device("cpu").unwrap().is_cpu());
+        assert!(super::parse_device("gpu").is_err());
+        assert!(super::parse_device("cuda:x").is_err());
+        if !cfg!(feature = "cuda") {
+            let e = super::parse_device("cuda:0").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+    }
+}

@@ -288,7 +288,10 @@ pub fn train(
     progress: &mut Progress,
     checkpoint: &mut dyn FnMut(usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let dev = Device::Cpu;
+    // The batches go where the cached features already are.
+    let dev = cached
+        .first()
+        .map_or(Device::Cpu, |c| c.tokens.device().clone());
     let pad = tok.token_to_id("<|endoftext|>").unwrap_or(0);
     let n_visual = cached
         .first()

@@ -42,6 +42,8 @@ pub struct TrainConfig {
     pub exclude: Vec<String>,
     pub checkpoint_minutes: f64,
     pub default_prompt: String,
+    /// Where every tensor lives (CPU, or CUDA in a `--features cuda` build).
+    pub device: Device,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -67,7 +69,7 @@ fn save_varmap(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
 
 pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.work)?;
-    let dev = Device::Cpu;
+    let dev = cfg.device.clone();
     // 160² crops with a 15% margin keep the face near its forge resolution (artifacts are
     // high-frequency); the high-pass channels make them visible to a small CNN from scratch.
     let image_cfg = ImageConfig {
@@ -189,7 +191,7 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     if state.llm_step < cfg.llm_steps {
         eprintln!("train: caching frozen encoder features");
         let cached = llm_stage::cache_features(&parts, &items)?;
-        let region_grids = region_grids(&cfg.data, &items)?;
+        let region_grids = region_grids(&cfg.data, &items, &dev)?;
         let region_grid = |item: &Item, task: &TaskRecord| -> Option<Tensor> {
             let key = (item.sample.id.clone(), task_region_key(task));
             region_grids.get(&key).cloned()
@@ -259,9 +261,12 @@ fn task_region_key(t: &TaskRecord) -> String {
 }
 
 /// Grid masks for every region/box question of every item.
-fn region_grids(data: &Path, items: &[Item]) -> anyhow::Result<HashMap<(String, String), Tensor>> {
+fn region_grids(
+    data: &Path,
+    items: &[Item],
+    dev: &Device,
+) -> anyhow::Result<HashMap<(String, String), Tensor>> {
     let root = data.parent().unwrap_or(Path::new("."));
-    let dev = Device::Cpu;
     let fict = crate::face::fict::Fict::builtin();
     let mut out = HashMap::new();
     for item in items {
@@ -308,7 +313,7 @@ fn region_grids(data: &Path, items: &[Item]) -> anyhow::Result<HashMap<(String, 
             let g = mask_to_grid(&mask, &item.crop, GRID);
             out.insert(
                 (item.sample.id.clone(), task_region_key(t)),
-                Tensor::from_vec(g, (GRID, GRID), &dev)?,
+                Tensor::from_vec(g, (GRID, GRID), dev)?,
             );
         }
     }

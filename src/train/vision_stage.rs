@@ -164,7 +164,10 @@ pub fn train(
         },
     )?;
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(start_step as u64));
-    let dev = Device::Cpu;
+    // The batches go where the data already is.
+    let dev = items
+        .first()
+        .map_or(Device::Cpu, |i| i.input.device().clone());
     for step in start_step..opts.steps {
         // Cosine decay after a short warm-up.
         let lr = warmup_cosine(step, opts.steps, opts.lr);
