@@ -60,14 +60,15 @@ impl SystemSpec {
         match self {
             SystemSpec::Model { model, adapter } => {
                 h.update(format!("\nmodel {model:?} adapter {adapter:?}\n").as_bytes());
-                paths.extend(model.iter().chain(adapter.iter()).cloned());
+                paths.extend(model_files(model.as_deref()));
+                paths.extend(adapter.iter().cloned());
             }
             SystemSpec::Baseline { baseline, model } => {
                 h.update(format!("\nbaseline {}\n", baseline.name()).as_bytes());
                 match baseline {
                     Baseline::VisionOnly => {
                         h.update(format!("model {model:?}\n").as_bytes());
-                        paths.extend(model.iter().cloned());
+                        paths.extend(model_files(model.as_deref()));
                     }
                     // The always-fake answer lists the concept tree.
                     _ => {
@@ -93,6 +94,15 @@ impl SystemSpec {
             }
             SystemSpec::Baseline { baseline, model } => baseline.load(model.as_deref()),
         }
+    }
+}
+
+/// The model directory whose files stamp a fingerprint: the one named, or the embedded default
+/// (so that retraining the default invalidates cached predictions).
+fn model_files(model: Option<&str>) -> Option<String> {
+    match model {
+        Some(m) => Some(m.to_string()),
+        None => crate::model::config::default_model_dir().map(|d| d.display().to_string()),
     }
 }
 
