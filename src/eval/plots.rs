@@ -440,7 +440,7 @@ pub fn loss_chart(path: &Path, series: &[(String, Vec<(f64, f64)>)]) -> anyhow::
         })
         .collect();
     curves(
-        &format!("training loss (y: loss/{ymax:.2}, EMA 0.95)"),
+        &format!("loss/{ymax:.2}, EMA 0.95"),
         "step",
         "loss",
         &scaled,
