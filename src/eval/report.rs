@@ -131,7 +131,7 @@ pub fn markdown(r: &Report) -> String {
     out
 }
 
-/// Detection per recipe family: accuracy, and AUC of that family's fakes against every real.
+/// Per recipe family: detection accuracy, AUC of its fakes against every real, and Loc mIoU.
 fn per_recipe_table(r: &Report) -> String {
     let families: std::collections::BTreeSet<&String> = r
         .systems
@@ -142,7 +142,7 @@ fn per_recipe_table(r: &Report) -> String {
         return String::new();
     }
     let mut out = String::from(
-        "\n## Detection per recipe family (accuracy / AUC against all reals)\n\n| family | n |",
+        "\n## Per recipe family: Det accuracy / AUC against all reals / Loc mIoU\n\n| family | n |",
     );
     for s in &r.systems {
         out.push_str(&format!(" {} |", s.system));
@@ -159,10 +159,11 @@ fn per_recipe_table(r: &Report) -> String {
             let acc = s.det.per_recipe.get(f).and_then(|x| x.value);
             let auc = s.det.per_recipe_auc.get(f).and_then(|x| x.value);
             let fmt = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.3}"));
+            let loc = s.loc.per_recipe.get(f).and_then(|x| x.value);
             if f == "real" {
                 out.push_str(&format!(" {} |", fmt(acc)));
             } else {
-                out.push_str(&format!(" {} / {} |", fmt(acc), fmt(auc)));
+                out.push_str(&format!(" {} / {} / {} |", fmt(acc), fmt(auc), fmt(loc)));
             }
         }
         out.push('\n');

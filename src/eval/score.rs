@@ -75,6 +75,8 @@ pub fn within(inner: &str, outer: &str) -> bool {
 /// Everything scored for one sample by one system.
 #[derive(Debug, Clone, Default)]
 pub struct SampleScores {
+    /// The recipe family of a fake ("real" for a real), for the per-recipe breakdowns.
+    pub family: String,
     pub det: Vec<DetItem>,
     /// (true type, predicted type), fakes only.
     pub cls: Vec<(String, Option<String>)>,
@@ -144,8 +146,15 @@ pub fn score_sample(
     planned: &[Planned],
     preds: &HashMap<String, Prediction>,
 ) -> SampleScores {
-    let mut s = SampleScores::default();
     let fake = sample.label == "fake";
+    let mut s = SampleScores {
+        family: if fake {
+            recipe_family(sample.forgery_type.as_deref(), sample.recipe.as_deref())
+        } else {
+            "real".into()
+        },
+        ..Default::default()
+    };
     let mut real_has_masks = false;
     let mut artifact: Option<Result<GrayImage, String>> = None;
     for req in planned {
@@ -175,11 +184,7 @@ pub fn score_sample(
                     fake,
                     p_fake: pred.p_fake as f64,
                     verdict: pred.verdict,
-                    recipe: if fake {
-                        recipe_family(sample.forgery_type.as_deref(), sample.recipe.as_deref())
-                    } else {
-                        "real".into()
-                    },
+                    recipe: s.family.clone(),
                 }),
                 Task::Cls => {
                     if let (true, Some(t)) = (fake, &sample.forgery_type) {

@@ -71,6 +71,8 @@ pub struct ClsMetrics {
 pub struct LocMetrics {
     /// Mean over fakes of the IoU of the union of predicted masks with the artifact mask.
     pub miou: Stat,
+    /// The same per recipe family.
+    pub per_recipe: BTreeMap<String, Stat>,
     /// Mean over fakes of the pixel F1.
     pub pixel_f1: Stat,
     /// The per-fake IoUs (for the histogram).
@@ -301,6 +303,21 @@ pub fn summarize(
         },
         loc: LocMetrics {
             miou: Stat::boot(&loc, |x| mean_of(x, PixelCounts::iou), seed + 6),
+            per_recipe: {
+                let mut by: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+                for sc in scores {
+                    by.entry(sc.family.clone())
+                        .or_default()
+                        .extend(sc.loc.iter().map(PixelCounts::iou));
+                }
+                by.into_iter()
+                    .filter(|(_, v)| !v.is_empty())
+                    .map(|(k, v)| {
+                        let n = v.len();
+                        (k, Stat::plain(metrics::mean(&v), n))
+                    })
+                    .collect()
+            },
             pixel_f1: Stat::boot(&loc, |x| mean_of(x, PixelCounts::f1), seed + 7),
             ious: loc.iter().map(PixelCounts::iou).collect(),
         },
