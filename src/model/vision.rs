@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::clip::{ClipConfig, ClipVit};
 use super::cnn::{CnnConfig, DfaCnn};
+use super::mobilenet::{MobileNetConfig, MobileNetV2};
 
 /// What an encoder hands on.
 #[derive(Debug, Clone)]
@@ -26,11 +27,15 @@ pub struct VisionFeatures {
 pub enum VisionConfig {
     DfaCnn(CnnConfig),
     Clip(ClipConfig),
+    /// ImageNet-pretrained MobileNetV2 trunk (see `mobilenet.rs`).
+    #[serde(rename = "mobilenet-v2")]
+    MobileNetV2(MobileNetConfig),
 }
 
 pub enum VisionEncoder {
     Cnn(DfaCnn),
     Clip(ClipVit),
+    MobileNet(MobileNetV2),
 }
 
 impl VisionEncoder {
@@ -39,6 +44,7 @@ impl VisionEncoder {
         Ok(match cfg {
             VisionConfig::DfaCnn(c) => Self::Cnn(DfaCnn::new(c, vb)?),
             VisionConfig::Clip(c) => Self::Clip(ClipVit::new(c, vb)?),
+            VisionConfig::MobileNetV2(c) => Self::MobileNet(MobileNetV2::new(c, vb)?),
         })
     }
 
@@ -46,6 +52,7 @@ impl VisionEncoder {
         match self {
             Self::Cnn(m) => m.forward(x),
             Self::Clip(m) => m.forward(x),
+            Self::MobileNet(m) => m.forward(x),
         }
     }
 
@@ -54,6 +61,7 @@ impl VisionEncoder {
         match self {
             Self::Cnn(m) => m.token_dim(),
             Self::Clip(m) => m.token_dim(),
+            Self::MobileNet(m) => m.token_dim(),
         }
     }
 
@@ -62,6 +70,7 @@ impl VisionEncoder {
         match self {
             Self::Cnn(m) => m.cfg.pixel_dim,
             Self::Clip(m) => m.cfg.hidden_size,
+            Self::MobileNet(m) => m.cfg.pixel_dim,
         }
     }
 
@@ -70,6 +79,7 @@ impl VisionEncoder {
         let g = match self {
             Self::Cnn(m) => m.cfg.token_grid,
             Self::Clip(m) => m.cfg.token_grid,
+            Self::MobileNet(m) => m.cfg.token_grid,
         };
         g * g + 1
     }
@@ -79,7 +89,7 @@ impl VisionConfig {
     /// Prefix of the encoder's weights in the extras safetensors.
     pub fn weight_prefix(&self) -> &'static str {
         match self {
-            VisionConfig::DfaCnn(_) => "vision",
+            VisionConfig::DfaCnn(_) | VisionConfig::MobileNetV2(_) => "vision",
             VisionConfig::Clip(_) => "vision_model",
         }
     }
