@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use crate::train::run::{run as train_run, TrainConfig};
+use crate::train::run::{run as train_run, Backbone, TrainConfig};
 
 /// Train the vision encoder, projectors, LoRA, seg projector, mask decoder and heads from a
 /// dataset (docs/dataset-format.md), writing a model directory (docs/model-format.md).
@@ -42,6 +42,12 @@ pub struct TrainArgs {
     /// Compute device: cpu, cuda or cuda:N (CUDA needs a build with `--features cuda`).
     #[arg(long, default_value = "cpu")]
     pub device: String,
+    /// Vision encoder: dfa-cnn (from scratch) or mobilenet-v2 (ImageNet-pretrained).
+    #[arg(long, default_value = "dfa-cnn", value_parser = ["dfa-cnn", "mobilenet-v2"])]
+    pub backbone: String,
+    /// The converted ImageNet weights a mobilenet-v2 run starts from (tools/fetch-sources.sh).
+    #[arg(long, default_value = "cache/mobilenet_v2.safetensors")]
+    pub init_backbone: PathBuf,
     /// Minutes between checkpoints.
     #[arg(long, default_value_t = 3.0)]
     pub checkpoint_minutes: f64,
@@ -56,8 +62,15 @@ pub struct TrainArgs {
 pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     let device =
         crate::model::parse_device(&a.device).map_err(|e| super::usage(format!("{e:#}")))?;
+    let backbone = match a.backbone.as_str() {
+        "mobilenet-v2" => Backbone::MobileNetV2 {
+            init: a.init_backbone.clone(),
+        },
+        _ => Backbone::DfaCnn,
+    };
     train_run(&TrainConfig {
         device,
+        backbone,
         data: a.data.clone(),
         out: a.out.clone(),
         work: a.work.clone(),

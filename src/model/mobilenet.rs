@@ -3,9 +3,7 @@
 //! `tools/mobilenet_to_safetensors.py`) feed the same kind of neck as dfa-cnn: a 1×1 neck on
 //! the 1/32 map gives the LLM tokens and the pooled vector, and a top-down FPN over the 1/4,
 //! 1/8, 1/16 and 1/32 maps gives the per-pixel features of the mask decoder.
-//!
-//! Depthwise 3×3 convolutions are composed from nine shifted multiply-adds: candle runs a
-//! grouped conv as one small conv per channel, and the composed form has a backward.
+//! Depthwise 3×3 convolutions and ReLU6 run on the CPU kernels of `depthwise.rs`.
 
 use std::path::Path;
 
@@ -14,6 +12,7 @@ use candle_nn::{conv2d, Conv2d, Conv2dConfig, VarBuilder, VarMap};
 use serde::{Deserialize, Serialize};
 
 use super::cnn::{adaptive_avg_tokens, ConvNorm};
+use super::depthwise::{depthwise3x3, relu6};
 use super::vision::VisionFeatures;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -80,33 +79,36 @@ const TAPS: [usize; 3] = [3, 6, 13];
 /// Weight prefixes (under the encoder's own prefix) that come from ImageNet.
 pub const PRETRAINED_PREFIXES: [&str; 2] = ["stem.", "blocks."];
 
-fn relu6(x: &Tensor) -> Result<Tensor> {
-    x.clamp(0f32, 6f32)
+/// 1×1 convolution as a matrix product (candle's conv2d backward is slow for these).
+#[derive(Debug, Clone)]
+struct Pointwise {
+    /// (out, in, 1, 1), the conv2d layout of the converted file.
+    weight: Tensor,
+    bias: Tensor,
 }
 
-/// Depthwise 3×3 convolution with padding 1: `w` (c, 1, 3, 3), `b` (c).
-pub fn depthwise3x3(x: &Tensor, w: &Tensor, b: &Tensor, stride: usize) -> Result<Tensor> {
-    let (n, c, h, wd) = x.dims4()?;
-    let padded = x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?;
-    let taps = w.reshape((c, 9))?;
-    let mut acc = b.reshape((1, c, 1, 1))?.broadcast_as((n, c, h, wd))?.contiguous()?;
-    for dy in 0..3 {
-        for dx in 0..3 {
-            let k = taps.narrow(1, dy * 3 + dx, 1)?.reshape((1, c, 1, 1))?;
-            let shifted = padded.narrow(2, dy, h)?.narrow(3, dx, wd)?;
-            acc = (acc + shifted.broadcast_mul(&k)?)?;
-        }
+impl Pointwise {
+    fn new(cin: usize, cout: usize, vb: VarBuilder) -> Result<Self> {
+        Ok(Self {
+            weight: vb.get_with_hints(
+                (cout, cin, 1, 1),
+                "weight",
+                candle_nn::init::DEFAULT_KAIMING_NORMAL,
+            )?,
+            bias: vb.get_with_hints(cout, "bias", candle_nn::Init::Const(0.0))?,
+        })
     }
-    if stride == 1 {
-        return Ok(acc);
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let (b, c, h, w) = x.dims4()?;
+        let o = self.weight.dim(0)?;
+        let y = self
+            .weight
+            .reshape((o, c))?
+            .broadcast_matmul(&x.reshape((b, c, h * w))?)?;
+        y.broadcast_add(&self.bias.reshape((1, o, 1))?)?
+            .reshape((b, o, h, w))
     }
-    // Stride 2 keeps the even positions (output ceil(h/2) × ceil(w/2), as torch computes it).
-    let acc = acc.pad_with_zeros(2, 0, h % 2)?.pad_with_zeros(3, 0, wd % 2)?;
-    let (h2, w2) = (h.div_ceil(2), wd.div_ceil(2));
-    acc.reshape((n, c, h2, 2, w2, 2))?
-        .narrow(3, 0, 1)?
-        .narrow(5, 0, 1)?
-        .reshape((n, c, h2, w2))
 }
 
 #[derive(Debug, Clone)]
@@ -118,16 +120,16 @@ struct Depthwise {
 
 #[derive(Debug, Clone)]
 struct InvertedResidual {
-    expand: Option<Conv2d>,
+    expand: Option<Pointwise>,
     dw: Depthwise,
-    project: Conv2d,
+    project: Pointwise,
     residual: bool,
 }
 
 impl InvertedResidual {
     fn new(cin: usize, t: usize, cout: usize, stride: usize, vb: VarBuilder) -> Result<Self> {
         let hidden = cin * t;
-        let pw = |a, b, name| conv2d(a, b, 1, Conv2dConfig::default(), vb.pp(name));
+        let pw = |a, b, name| Pointwise::new(a, b, vb.pp(name));
         let expand = if t == 1 {
             None
         } else {
@@ -300,45 +302,6 @@ mod tests {
     use candle_core::DType;
 
     #[test]
-    fn depthwise_matches_grouped_conv() -> Result<()> {
-        let dev = Device::Cpu;
-        for (h, stride) in [(6, 1), (6, 2), (7, 2)] {
-            let x = Tensor::randn(0f32, 1.0, (2, 5, h, h + 1), &dev)?;
-            let w = Tensor::randn(0f32, 1.0, (5, 1, 3, 3), &dev)?;
-            let b = Tensor::randn(0f32, 1.0, 5, &dev)?;
-            let want = x
-                .conv2d(&w, 1, stride, 1, 5)?
-                .broadcast_add(&b.reshape((1, 5, 1, 1))?)?;
-            let got = depthwise3x3(&x, &w, &b, stride)?;
-            assert_eq!(got.dims(), want.dims(), "h {h} stride {stride}");
-            let err = (got - want)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(err < 1e-4, "h {h} stride {stride}: max |Δ| {err}");
-        }
-        Ok(())
-    }
-
-    #[test]
-    fn depthwise_has_a_gradient() -> Result<()> {
-        let dev = Device::Cpu;
-        let x = candle_core::Var::randn(0f32, 1.0, (1, 2, 4, 4), &dev)?;
-        let w = candle_core::Var::randn(0f32, 1.0, (2, 1, 3, 3), &dev)?;
-        let b = Tensor::zeros(2, DType::F32, &dev)?;
-        let y = depthwise3x3(x.as_tensor(), w.as_tensor(), &b, 2)?.sqr()?.sum_all()?;
-        let g = y.backward()?;
-        let gw = g.get(w.as_tensor()).expect("weight gradient");
-        // Finite difference on one tap.
-        let eps = 1e-2f32;
-        let mut wv = w.as_tensor().flatten_all()?.to_vec1::<f32>()?;
-        wv[4] += eps;
-        let w2 = Tensor::from_vec(wv, (2, 1, 3, 3), &dev)?;
-        let y2 = depthwise3x3(x.as_tensor(), &w2, &b, 2)?.sqr()?.sum_all()?;
-        let fd = (y2.to_scalar::<f32>()? - y.to_scalar::<f32>()?) / eps;
-        let an = gw.flatten_all()?.to_vec1::<f32>()?[4];
-        assert!((fd - an).abs() < 0.05 * an.abs().max(1.0), "fd {fd} vs {an}");
-        Ok(())
-    }
-
-    #[test]
     fn encoder_shapes_and_pretrained_stem_padding() -> anyhow::Result<()> {
         let dev = Device::Cpu;
         let cfg = MobileNetConfig {
@@ -384,3 +347,4 @@ mod tests {
         Ok(())
     }
 }
+

@@ -4,6 +4,7 @@
 pub mod clip;
 pub mod cnn;
 pub mod config;
+pub mod depthwise;
 pub mod engine;
 pub mod extras;
 pub mod grounding;

@@ -16,6 +16,7 @@ use super::progress::Progress;
 use super::{llm_stage, vision_stage};
 use crate::forge::record::{TaskRecord, FORGERY_TYPES};
 use crate::model::cnn::CnnConfig;
+use crate::model::mobilenet::{self, MobileNetConfig};
 use crate::model::config::{LlmSource, ModelConfig, PromptConfig, Thresholds, MODEL_FORMAT};
 use crate::model::extras::{self, Manifest, PartDims, Parts};
 use crate::model::llm::Llm;
@@ -25,6 +26,48 @@ use crate::model::vision::{mask_to_grid, ImageConfig, VisionConfig};
 
 /// Side of the encoder's per-pixel map (input / 4).
 const GRID: usize = 40;
+
+/// The vision encoder a run trains.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Backbone {
+    /// dfa-cnn from scratch.
+    DfaCnn,
+    /// ImageNet MobileNetV2, initialised from a converted file (tools/fetch-sources.sh).
+    MobileNetV2 { init: PathBuf },
+}
+
+impl Backbone {
+    /// Input and encoder configs. 160² crops with a 15% margin keep the face near its forge
+    /// resolution (artifacts are high-frequency); the high-pass channels make them visible.
+    fn configs(&self) -> (ImageConfig, VisionConfig) {
+        let base = ImageConfig {
+            size: 160,
+            face_margin: 0.15,
+            highpass: true,
+            ..ImageConfig::default()
+        };
+        match self {
+            Backbone::DfaCnn => (
+                base,
+                VisionConfig::DfaCnn(CnnConfig {
+                    in_channels: 6,
+                    ..CnnConfig::default()
+                }),
+            ),
+            Backbone::MobileNetV2 { .. } => (
+                ImageConfig {
+                    mean: [0.485, 0.456, 0.406],
+                    std: [0.229, 0.224, 0.225],
+                    ..base
+                },
+                VisionConfig::MobileNetV2(MobileNetConfig {
+                    in_channels: 6,
+                    ..MobileNetConfig::default()
+                }),
+            ),
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct TrainConfig {
@@ -44,6 +87,7 @@ pub struct TrainConfig {
     pub default_prompt: String,
     /// Where every tensor lives (CPU, or CUDA in a `--features cuda` build).
     pub device: Device,
+    pub backbone: Backbone,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -70,18 +114,7 @@ fn save_varmap(vm: &VarMap, path: &Path) -> anyhow::Result<()> {
 pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&cfg.work)?;
     let dev = cfg.device.clone();
-    // 160² crops with a 15% margin keep the face near its forge resolution (artifacts are
-    // high-frequency); the high-pass channels make them visible to a small CNN from scratch.
-    let image_cfg = ImageConfig {
-        size: 160,
-        face_margin: 0.15,
-        highpass: true,
-        ..ImageConfig::default()
-    };
-    let vision_cfg = VisionConfig::DfaCnn(CnnConfig {
-        in_channels: 6,
-        ..CnnConfig::default()
-    });
+    let (image_cfg, vision_cfg) = cfg.backbone.configs();
     let mut samples = read_samples(&cfg.data, "train")?;
     samples.retain(|s| {
         s.forgery_type
@@ -136,6 +169,10 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
             "train: resumed parts at vision step {}, llm step {}",
             state.vision_step, state.llm_step
         );
+    } else if let Backbone::MobileNetV2 { init } = &cfg.backbone {
+        let n = mobilenet::load_pretrained(&vm, "vision.", init)
+            .context("run tools/fetch-sources.sh to make the ImageNet MobileNetV2 file")?;
+        eprintln!("train: {n} ImageNet tensors from {}", init.display());
     }
     let every = Duration::from_secs_f64(cfg.checkpoint_minutes * 60.0);
     let log = cfg.work.join("log.jsonl");
@@ -153,6 +190,14 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
             batch: cfg.vision_batch,
             lr: 2e-3,
             seed: cfg.seed,
+            pretrained: match cfg.backbone {
+                Backbone::DfaCnn => vec![],
+                Backbone::MobileNetV2 { .. } => mobilenet::PRETRAINED_PREFIXES
+                    .iter()
+                    .map(|p| format!("vision.{p}"))
+                    .collect(),
+            },
+            pretrained_lr_scale: 0.25,
         };
         let start = state.vision_step;
         let mut st = state.clone();

@@ -15,6 +15,10 @@ pub struct VisionStageOptions {
     pub batch: usize,
     pub lr: f64,
     pub seed: u64,
+    /// Weights that start pretrained (full names, e.g. `vision.blocks.`) learn at
+    /// `lr * pretrained_lr_scale`, so that fine-tuning does not wash out what they know.
+    pub pretrained: Vec<String>,
+    pub pretrained_lr_scale: f64,
 }
 
 /// Trainable variables whose names start with one of `prefixes`.
@@ -154,15 +158,19 @@ pub fn train(
     progress: &mut Progress,
     checkpoint: &mut dyn FnMut(usize) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let vars = vars_with_prefix(vm, &["vision.", "aux."]);
-    let mut opt = AdamW::new(
-        vars,
-        ParamsAdamW {
-            lr: opts.lr,
-            weight_decay: 1e-4,
-            ..Default::default()
-        },
-    )?;
+    let pre: Vec<&str> = opts.pretrained.iter().map(String::as_str).collect();
+    let pretrained = vars_with_prefix(vm, &pre);
+    let fresh: Vec<Var> = vars_with_prefix(vm, &["vision.", "aux."])
+        .into_iter()
+        .filter(|v| !pretrained.iter().any(|p| p.as_tensor().id() == v.as_tensor().id()))
+        .collect();
+    let params = ParamsAdamW {
+        lr: opts.lr,
+        weight_decay: 1e-4,
+        ..Default::default()
+    };
+    let mut opt = AdamW::new(fresh, params.clone())?;
+    let mut opt_pre = AdamW::new(pretrained, params)?;
     let mut rng = StdRng::seed_from_u64(opts.seed.wrapping_add(start_step as u64));
     // The batches go where the data already is.
     let dev = items
@@ -172,12 +180,15 @@ pub fn train(
         // Cosine decay after a short warm-up.
         let lr = warmup_cosine(step, opts.steps, opts.lr);
         opt.set_learning_rate(lr);
+        opt_pre.set_learning_rate(lr * opts.pretrained_lr_scale);
         let picks: Vec<&Item> = (0..opts.batch)
             .map(|_| &items[rng.random_range(0..items.len())])
             .collect();
         let batch = make_batch(&picks, mirror, rng.random_bool(0.5), &dev)?;
         let (loss, pv) = vision_loss(parts, &batch)?;
-        opt.backward_step(&loss)?;
+        let grads = loss.backward()?;
+        opt.step(&grads)?;
+        opt_pre.step(&grads)?;
         progress.record(
             StepLog {
                 stage: "vision",
@@ -289,6 +300,8 @@ mod tests {
             batch: 16,
             lr: 3e-3,
             seed: 1,
+            pretrained: vec![],
+            pretrained_lr_scale: 1.0,
         };
         train(
             &parts,
