@@ -1,4 +1,4 @@
-//! Vision encoder latency of the shipped dfa-tiny: ms per 160² face crop (batch 1).
+//! Vision encoder latency of the shipped default: ms per 160² face crop (batch 1).
 //! `cargo bench --bench vision` (set RAYON_NUM_THREADS; 1 is best on 2 cores).
 
 use std::time::Instant;
@@ -20,7 +20,8 @@ fn main() -> anyhow::Result<()> {
     }
     let ms = t.elapsed().as_secs_f64() * 1000.0 / runs as f64;
     println!(
-        "dfa-cnn encoder (incl. preprocessing), {}² crop: {ms:.1} ms/image over {runs} runs",
+        "{} encoder (incl. preprocessing), {}² crop: {ms:.1} ms/image over {runs} runs",
+        parts.vision.kind(),
         cfg.size
     );
     Ok(())

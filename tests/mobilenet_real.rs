@@ -47,13 +47,25 @@ fn imagenet_classes_of_real_photos() {
         ("coffee.png", &[967, 968, 504]),
     ];
     for (name, want) in cases {
-        let outs = trunk.forward_all(&imagenet_input(&photos.join(name))).unwrap();
-        let h = head.forward(outs.last().unwrap()).unwrap().clamp(0f32, 6f32).unwrap();
+        let outs = trunk
+            .forward_all(&imagenet_input(&photos.join(name)))
+            .unwrap();
+        let h = head
+            .forward(outs.last().unwrap())
+            .unwrap()
+            .clamp(0f32, 6f32)
+            .unwrap();
         let pooled = h.flatten_from(2).unwrap().mean(D::Minus1).unwrap();
         let logits = classifier.forward(&pooled).unwrap().squeeze(0).unwrap();
         let top = logits.argmax(0).unwrap().to_scalar::<u32>().unwrap() as usize;
-        let probs = candle_nn::ops::softmax(&logits, 0).unwrap().to_vec1::<f32>().unwrap();
+        let probs = candle_nn::ops::softmax(&logits, 0)
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
         eprintln!("{name}: top-1 class {top} (p {:.3})", probs[top]);
-        assert!(want.contains(&top), "{name}: top-1 {top}, want one of {want:?}");
+        assert!(
+            want.contains(&top),
+            "{name}: top-1 {top}, want one of {want:?}"
+        );
     }
 }

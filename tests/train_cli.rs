@@ -135,3 +135,88 @@ fn vision_step_before(stderr: &str) -> usize {
         .and_then(|n| n.trim().parse().ok())
         .unwrap_or(usize::MAX)
 }
+
+fn forge_tiny(dir: &Path) -> std::path::PathBuf {
+    let data = dir.join("ds");
+    let ok = dfa()
+        .args(["forge", "--out", data.to_str().unwrap(), "--n", "4"])
+        .args(["--sources", "/nonexistent", "--quiet"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    data.join("data.jsonl")
+}
+
+#[test]
+fn mobilenet_backbone_trains_from_imagenet_weights_or_says_what_is_missing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = forge_tiny(dir.path());
+    let out = dir.path().join("model");
+    let args = |init: &str, work: &str| {
+        let mut a: Vec<String> = ["train", "--data", data.to_str().unwrap()]
+            .map(String::from)
+            .to_vec();
+        a.extend(
+            [
+                "--out",
+                out.to_str().unwrap(),
+                "--work",
+                dir.path().join(work).to_str().unwrap(),
+                "--backbone",
+                "mobilenet-v2",
+                "--init-backbone",
+                init,
+                "--vision-steps",
+                "2",
+                "--vision-batch",
+                "2",
+                "--llm-steps",
+                "1",
+                "--llm-batch",
+                "1",
+            ]
+            .map(String::from),
+        );
+        a
+    };
+    let missing = dfa()
+        .args(args("/nonexistent.safetensors", "w1"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(err.contains("tools/fetch-sources.sh"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+
+    let weights = Path::new(env!("CARGO_MANIFEST_DIR")).join("cache/mobilenet_v2.safetensors");
+    if !weights.exists() {
+        eprintln!(
+            "SKIPPED the training half: run tools/fetch-sources.sh for {}",
+            weights.display()
+        );
+        return;
+    }
+    let run = dfa()
+        .args(args(weights.to_str().unwrap(), "w2"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(err.contains("ImageNet tensors"), "{err}");
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("0.485"), "ImageNet normalisation: {config}");
+    let explain = dfa()
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["explain", "assets/samples/real-1.png", "--json", "--model"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        explain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&explain.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+    assert_eq!(report["faces"].as_array().map(Vec::len), Some(1));
+}

@@ -41,7 +41,10 @@ impl CustomOp2 for DwConv {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, k) = (contiguous(s1, l1, self.name())?, contiguous(s2, l2, self.name())?);
+        let (x, k) = (
+            contiguous(s1, l1, self.name())?,
+            contiguous(s2, l2, self.name())?,
+        );
         let (n, c, h, w) = l1.shape().dims4()?;
         let s = self.stride;
         let (ho, wo) = (out_side(h, s), out_side(w, s));
@@ -53,7 +56,9 @@ impl CustomOp2 for DwConv {
                 for ox in 0..wo {
                     let mut acc = 0f32;
                     for ky in 0..3 {
-                        let Some(iy) = tap(oy, ky, s, h) else { continue };
+                        let Some(iy) = tap(oy, ky, s, h) else {
+                            continue;
+                        };
                         for kx in 0..3 {
                             if let Some(ix) = tap(ox, kx, s, w) {
                                 acc += xp[iy * w + ix] * kp[ky * 3 + kx];
@@ -84,9 +89,12 @@ impl CustomOp2 for DwConv {
                 w,
             },
         )?;
-        let gk = x.apply_op2_no_bwd(&grad, &DwGradKernel {
-            stride: self.stride,
-        })?;
+        let gk = x.apply_op2_no_bwd(
+            &grad,
+            &DwGradKernel {
+                stride: self.stride,
+            },
+        )?;
         Ok((Some(gx), Some(gk)))
     }
 }
@@ -110,7 +118,10 @@ impl CustomOp2 for DwGradInput {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (g, k) = (contiguous(s1, l1, self.name())?, contiguous(s2, l2, self.name())?);
+        let (g, k) = (
+            contiguous(s1, l1, self.name())?,
+            contiguous(s2, l2, self.name())?,
+        );
         let (n, c, ho, wo) = l1.shape().dims4()?;
         let (h, w, s) = (self.h, self.w, self.stride);
         let mut out = vec![0f32; n * c * h * w];
@@ -121,7 +132,9 @@ impl CustomOp2 for DwGradInput {
                 for ox in 0..wo {
                     let go = gp[oy * wo + ox];
                     for ky in 0..3 {
-                        let Some(iy) = tap(oy, ky, s, h) else { continue };
+                        let Some(iy) = tap(oy, ky, s, h) else {
+                            continue;
+                        };
                         for kx in 0..3 {
                             if let Some(ix) = tap(ox, kx, s, w) {
                                 gx[iy * w + ix] += go * kp[ky * 3 + kx];
@@ -152,7 +165,10 @@ impl CustomOp2 for DwGradKernel {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, g) = (contiguous(s1, l1, self.name())?, contiguous(s2, l2, self.name())?);
+        let (x, g) = (
+            contiguous(s1, l1, self.name())?,
+            contiguous(s2, l2, self.name())?,
+        );
         let (n, c, h, w) = l1.shape().dims4()?;
         let (_, _, ho, wo) = l2.shape().dims4()?;
         let s = self.stride;
@@ -166,7 +182,9 @@ impl CustomOp2 for DwGradKernel {
                     for kx in 0..3 {
                         let mut sum = 0f32;
                         for oy in 0..ho {
-                            let Some(iy) = tap(oy, ky, s, h) else { continue };
+                            let Some(iy) = tap(oy, ky, s, h) else {
+                                continue;
+                            };
                             for ox in 0..wo {
                                 if let Some(ix) = tap(ox, kx, s, w) {
                                     sum += gp[oy * wo + ox] * xp[iy * w + ix];
@@ -211,7 +229,9 @@ pub fn composed_depthwise3x3(x: &Tensor, w: &Tensor, stride: usize) -> Result<Te
         return Ok(acc);
     }
     // Stride 2 keeps the even positions (output ceil(h/2) × ceil(w/2), as torch computes it).
-    let acc = acc.pad_with_zeros(2, 0, h % 2)?.pad_with_zeros(3, 0, wd % 2)?;
+    let acc = acc
+        .pad_with_zeros(2, 0, h % 2)?
+        .pad_with_zeros(3, 0, wd % 2)?;
     let (h2, w2) = (h.div_ceil(2), wd.div_ceil(2));
     acc.reshape((n, c, h2, 2, w2, 2))?
         .narrow(3, 0, 1)?
@@ -252,7 +272,10 @@ impl CustomOp2 for Relu6Grad {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (x, g) = (contiguous(s1, l1, self.name())?, contiguous(s2, l2, self.name())?);
+        let (x, g) = (
+            contiguous(s1, l1, self.name())?,
+            contiguous(s2, l2, self.name())?,
+        );
         let out: Vec<f32> = x
             .par_iter()
             .zip(g.par_iter())
@@ -277,7 +300,14 @@ mod tests {
     use candle_core::{Device, Var};
 
     fn max_diff(a: &Tensor, b: &Tensor) -> f32 {
-        (a - b).unwrap().abs().unwrap().max_all().unwrap().to_scalar().unwrap()
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar()
+            .unwrap()
     }
 
     #[test]
@@ -314,9 +344,8 @@ mod tests {
                 weights
             };
             // A loss that reaches every output position differently, through ReLU6.
-            let loss = |y: Tensor| -> Result<Tensor> {
-                (relu6(&(y * 2.0)?)? * &weights)?.sum_all()
-            };
+            let loss =
+                |y: Tensor| -> Result<Tensor> { (relu6(&(y * 2.0)?)? * &weights)?.sum_all() };
             let fast = loss(depthwise3x3(x.as_tensor(), w.as_tensor(), &b, stride)?)?.backward()?;
             let slow = (composed_depthwise3x3(x.as_tensor(), w.as_tensor(), stride)? * 2.0)?
                 .clamp(0f32, 6f32)?

@@ -158,7 +158,12 @@ impl InvertedResidual {
             Some(e) => relu6(&e.forward(x)?)?,
             None => x.clone(),
         };
-        let h = relu6(&depthwise3x3(&h, &self.dw.weight, &self.dw.bias, self.dw.stride)?)?;
+        let h = relu6(&depthwise3x3(
+            &h,
+            &self.dw.weight,
+            &self.dw.bias,
+            self.dw.stride,
+        )?)?;
         let y = self.project.forward(&h)?;
         if self.residual {
             y + x
@@ -186,7 +191,13 @@ impl Trunk {
         let mut blocks = Vec::with_capacity(BLOCKS.len());
         let mut cin = STEM_CHANNELS;
         for (i, &(t, c, s)) in BLOCKS.iter().enumerate() {
-            blocks.push(InvertedResidual::new(cin, t, c, s, vb.pp(format!("blocks.{}", i + 1)))?);
+            blocks.push(InvertedResidual::new(
+                cin,
+                t,
+                c,
+                s,
+                vb.pp(format!("blocks.{}", i + 1)),
+            )?);
             cin = c;
         }
         Ok(Self { stem, blocks })
@@ -264,7 +275,10 @@ impl MobileNetV2 {
 pub fn load_pretrained(vm: &VarMap, prefix: &str, path: &Path) -> anyhow::Result<usize> {
     let file = candle_core::safetensors::load(path, &Device::Cpu)
         .map_err(|e| anyhow::anyhow!("cannot read backbone weights {}: {e}", path.display()))?;
-    let vars = vm.data().lock().map_err(|_| anyhow::anyhow!("varmap lock"))?;
+    let vars = vm
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("varmap lock"))?;
     let mut copied = 0;
     for (name, var) in vars.iter() {
         let Some(key) = name.strip_prefix(prefix) else {
@@ -274,7 +288,10 @@ pub fn load_pretrained(vm: &VarMap, prefix: &str, path: &Path) -> anyhow::Result
             continue;
         }
         let src = file.get(key).ok_or_else(|| {
-            anyhow::anyhow!("{} has no {key}: not a converted MobileNetV2", path.display())
+            anyhow::anyhow!(
+                "{} has no {key}: not a converted MobileNetV2",
+                path.display()
+            )
         })?;
         let want = var.dims().to_vec();
         let src = if src.dims() == want.as_slice() {
@@ -311,7 +328,10 @@ mod tests {
             token_grid: 2,
         };
         let vm = VarMap::new();
-        let m = MobileNetV2::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision"))?;
+        let m = MobileNetV2::new(
+            &cfg,
+            VarBuilder::from_varmap(&vm, DType::F32, &dev).pp("vision"),
+        )?;
         let f = m.forward(&Tensor::randn(0f32, 1.0, (2, 6, 64, 64), &dev)?)?;
         assert_eq!(f.tokens.dims(), &[2, 5, 16]);
         assert_eq!(f.pixels.dims(), &[2, 8, 16, 16]);
@@ -335,16 +355,19 @@ mod tests {
         candle_core::safetensors::save(&tensors, &path)?;
         let n = load_pretrained(&vm, "vision.", &path)?;
         assert_eq!(n, tensors.len());
-        let stem = vm.data().lock().unwrap()["vision.stem.weight"].as_tensor().clone();
+        let stem = vm.data().lock().unwrap()["vision.stem.weight"]
+            .as_tensor()
+            .clone();
         let sums = stem.sum((0, 2, 3))?.to_vec1::<f32>()?;
         assert_eq!(sums, vec![288.0, 288.0, 288.0, 0.0, 0.0, 0.0]);
 
         // A file without the trunk is refused.
         tensors.remove("blocks.5.dw.weight");
         candle_core::safetensors::save(&tensors, &path)?;
-        let err = load_pretrained(&vm, "vision.", &path).unwrap_err().to_string();
+        let err = load_pretrained(&vm, "vision.", &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("blocks.5.dw.weight"), "{err}");
         Ok(())
     }
 }
-

@@ -56,6 +56,15 @@ impl VisionEncoder {
         }
     }
 
+    /// The config's `kind` name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cnn(_) => "dfa-cnn",
+            Self::Clip(_) => "clip",
+            Self::MobileNet(_) => "mobilenet-v2",
+        }
+    }
+
     /// Channels of each LLM token.
     pub fn token_dim(&self) -> usize {
         match self {

@@ -16,11 +16,11 @@ use super::progress::Progress;
 use super::{llm_stage, vision_stage};
 use crate::forge::record::{TaskRecord, FORGERY_TYPES};
 use crate::model::cnn::CnnConfig;
-use crate::model::mobilenet::{self, MobileNetConfig};
 use crate::model::config::{LlmSource, ModelConfig, PromptConfig, Thresholds, MODEL_FORMAT};
 use crate::model::extras::{self, Manifest, PartDims, Parts};
 use crate::model::llm::Llm;
 use crate::model::lora::LoraConfig;
+use crate::model::mobilenet::{self, MobileNetConfig};
 use crate::model::tokenizer::{add_dfa_tokens, tokenizer_from_gguf};
 use crate::model::vision::{mask_to_grid, ImageConfig, VisionConfig};
 

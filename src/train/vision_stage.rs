@@ -162,7 +162,11 @@ pub fn train(
     let pretrained = vars_with_prefix(vm, &pre);
     let fresh: Vec<Var> = vars_with_prefix(vm, &["vision.", "aux."])
         .into_iter()
-        .filter(|v| !pretrained.iter().any(|p| p.as_tensor().id() == v.as_tensor().id()))
+        .filter(|v| {
+            !pretrained
+                .iter()
+                .any(|p| p.as_tensor().id() == v.as_tensor().id())
+        })
         .collect();
     let params = ParamsAdamW {
         lr: opts.lr,
