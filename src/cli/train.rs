@@ -48,6 +48,10 @@ pub struct TrainArgs {
     /// The converted ImageNet weights a mobilenet-v2 run starts from (tools/fetch-sources.sh).
     #[arg(long, default_value = "cache/mobilenet_v2.safetensors")]
     pub init_backbone: PathBuf,
+    /// The MLLM's verdict and [SEG] masks add the vision-only heads' logits (stage 2 learns a
+    /// correction to them); false trains them alone, as dfa-tiny v1 did.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub vision_prior: bool,
     /// Minutes between checkpoints.
     #[arg(long, default_value_t = 3.0)]
     pub checkpoint_minutes: f64,
@@ -71,6 +75,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
     train_run(&TrainConfig {
         device,
         backbone,
+        vision_prior: a.vision_prior,
         data: a.data.clone(),
         out: a.out.clone(),
         work: a.work.clone(),

@@ -11,7 +11,7 @@ use crate::analysis::*;
 use crate::face::fict::Fict;
 
 use super::config::{default_model_dir, sha256_file, ModelDir};
-use super::extras::{self, Parts};
+use super::extras::{self, Parts, SegPixels};
 use super::llm::Llm;
 use super::lora::LoraAdapter;
 use super::prompt::{positions_of, splice_rows, user_text};
@@ -330,12 +330,7 @@ impl Engine {
         // draws nothing an analyst could take for a finding.
         let draw_masks = cfg.trained && verdict == Verdict::Fake;
         let pixel_emb = if draw_masks {
-            Some(
-                self.parts
-                    .mask_decoder
-                    .pixel_embeddings(&feats.pixels)
-                    .map_err(merr)?,
-            )
+            Some(self.parts.seg_pixels(&feats.pixels).map_err(merr)?)
         } else {
             None
         };
@@ -511,7 +506,7 @@ impl Engine {
         &self,
         img: &RgbImage,
         crop: &FaceCrop,
-        pixel_emb: &Tensor,
+        pixel_emb: &SegPixels,
         h: &Tensor,
         id: usize,
         phrase: &str,
@@ -598,7 +593,7 @@ impl Parts {
         pooled: &Tensor,
         h: &Tensor,
     ) -> candle_core::Result<(f32, Vec<(String, f32)>)> {
-        let out = self.verdict.forward(pooled, h)?;
+        let out = self.verdict_logits(pooled, h)?;
         let p = candle_nn::ops::sigmoid(&out.fake)?
             .flatten_all()?
             .to_vec1::<f32>()?[0];
@@ -615,13 +610,10 @@ impl Parts {
     }
 
     /// Mask logits (gh, gw) for one predicting hidden state (1, d).
-    pub fn mask_logits(&self, pixel_emb: &Tensor, h: &Tensor) -> candle_core::Result<Tensor> {
+    pub fn mask_logits(&self, pixel_emb: &SegPixels, h: &Tensor) -> candle_core::Result<Tensor> {
         use candle_core::Module;
         let q = self.seg_projector.forward(h)?.unsqueeze(0)?; // (1, 1, dim)
-        self.mask_decoder
-            .decode(&q, pixel_emb)?
-            .squeeze(0)?
-            .squeeze(0)
+        self.decode_mask(&q, pixel_emb)?.squeeze(0)?.squeeze(0)
     }
 }
 

@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::VarBuilder;
 use serde::{Deserialize, Serialize};
 
-use super::grounding::{AuxHeads, MaskDecoder, Mlp2, VerdictHead};
+use super::grounding::{AuxHeads, HeadLogits, MaskDecoder, Mlp2, VerdictHead};
 use super::vision::{VisionConfig, VisionEncoder};
 
 /// Sizes the parts are built with.
@@ -22,6 +22,10 @@ pub struct PartDims {
     pub n_concepts: usize,
     /// Rows of added tokens ([SEG], <p>, </p>, <image>, <region>).
     pub n_added_tokens: usize,
+    /// The verdict head and every `[SEG]` mask add the vision-only heads' logits: the LLM side
+    /// learns a correction to the encoder's own verdict and artifact mask (false in older files).
+    #[serde(default)]
+    pub vision_prior: bool,
 }
 
 /// Every trained part around the LLM.
@@ -35,6 +39,8 @@ pub struct Parts {
     pub aux: AuxHeads,
     /// (n_added_tokens, llm_dim) embeddings of the added tokens.
     pub token_rows: Tensor,
+    /// See [`PartDims::vision_prior`].
+    pub vision_prior: bool,
 }
 
 impl Parts {
@@ -62,8 +68,55 @@ impl Parts {
                 },
             )?,
             vision,
+            vision_prior: dims.vision_prior,
         })
     }
+
+    /// Verdict and type logits of the MLLM: the verdict head on [pooled ; LLM state], plus the
+    /// vision-only heads' logits with `vision_prior`.
+    pub fn verdict_logits(
+        &self,
+        pooled: &Tensor,
+        llm_state: &Tensor,
+    ) -> candle_core::Result<HeadLogits> {
+        let out = self.verdict.forward(pooled, llm_state)?;
+        if !self.vision_prior {
+            return Ok(out);
+        }
+        let prior = self.aux.heads(pooled)?;
+        Ok(HeadLogits {
+            fake: (out.fake + prior.fake)?,
+            types: (out.types + prior.types)?,
+        })
+    }
+
+    /// What every `[SEG]` mask of one image is decoded against.
+    pub fn seg_pixels(&self, pixels: &Tensor) -> candle_core::Result<SegPixels> {
+        Ok(SegPixels {
+            emb: self.mask_decoder.pixel_embeddings(pixels)?,
+            prior: if self.vision_prior {
+                Some(self.aux.mask_logits(pixels)?)
+            } else {
+                None
+            },
+        })
+    }
+
+    /// (b, 1, h, w) mask logits of queries (b, 1, dim) (from the seg projector).
+    pub fn decode_mask(&self, q: &Tensor, px: &SegPixels) -> candle_core::Result<Tensor> {
+        let logits = self.mask_decoder.decode(q, &px.emb)?;
+        match &px.prior {
+            Some(p) => logits.broadcast_add(p),
+            None => Ok(logits),
+        }
+    }
+}
+
+/// Per-pixel embeddings of one image for the mask decoder, and the vision-only mask logits
+/// (b, 1, h, w) that each `[SEG]` mask adds with `vision_prior`.
+pub struct SegPixels {
+    pub emb: Tensor,
+    pub prior: Option<Tensor>,
 }
 
 /// What the extras file's header says about itself.
@@ -199,6 +252,7 @@ mod tests {
             n_types: 7,
             n_concepts: 5,
             n_added_tokens: 5,
+            vision_prior: false,
         }
     }
 

@@ -144,6 +144,17 @@ impl AuxHeads {
         })
     }
 
+    /// Verdict and type logits only.
+    pub fn heads(&self, pooled: &Tensor) -> Result<HeadLogits> {
+        let out = self.cls.forward(pooled)?;
+        split_fake_types(&out.narrow(D::Minus1, 0, 1 + self.n_types)?)
+    }
+
+    /// (b, 1, h, w) artifact-mask logits.
+    pub fn mask_logits(&self, pixels: &Tensor) -> Result<Tensor> {
+        self.mask.forward(pixels)
+    }
+
     pub fn forward(&self, pooled: &Tensor, pixels: &Tensor) -> Result<AuxOut> {
         let out = self.cls.forward(pooled)?;
         let n = out.dim(D::Minus1)?;

@@ -208,11 +208,11 @@ pub fn batch_loss(
         if preds.is_empty() {
             continue;
         }
-        let pe = parts.mask_decoder.pixel_embeddings(&c.pixels)?;
+        let pe = parts.seg_pixels(&c.pixels)?;
         for (p, target) in preds.iter().zip(&s.seg_targets) {
             let h = flat.get(k * t_max + p)?.unsqueeze(0)?;
             let q = parts.seg_projector.forward(&h)?.unsqueeze(0)?;
-            let logit = parts.mask_decoder.decode(&q, &pe)?.squeeze(0)?; // (1, g, g)
+            let logit = parts.decode_mask(&q, &pe)?.squeeze(0)?; // (1, g, g)
             let t = target.unsqueeze(0)?;
             let bce = (bce_with_logits(&logit, &t)? * 4.0)?;
             let dice = super::losses::dice_loss(&logit, &t)?;
@@ -240,9 +240,7 @@ pub fn batch_loss(
             type_ids.push(t as u32);
         }
     }
-    let out = parts
-        .verdict
-        .forward(&Tensor::stack(&pooled, 0)?, &Tensor::stack(&states, 0)?)?;
+    let out = parts.verdict_logits(&Tensor::stack(&pooled, 0)?, &Tensor::stack(&states, 0)?)?;
     let mut l_verdict = bce_with_logits(&out.fake, &Tensor::from_vec(fake, batch.len(), dev)?)?;
     if !type_rows.is_empty() {
         let n = type_rows.len();

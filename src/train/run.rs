@@ -88,6 +88,8 @@ pub struct TrainConfig {
     /// Where every tensor lives (CPU, or CUDA in a `--features cuda` build).
     pub device: Device,
     pub backbone: Backbone,
+    /// See [`PartDims::vision_prior`].
+    pub vision_prior: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -151,6 +153,7 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
         n_types: FORGERY_TYPES.len(),
         n_concepts: vocab.len(),
         n_added_tokens: 5,
+        vision_prior: cfg.vision_prior,
     };
 
     let vm = VarMap::new();
@@ -162,9 +165,14 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     let parts_ckpt = cfg.work.join("parts.safetensors");
     let mut vm_mut = vm.clone();
     if parts_ckpt.exists() {
-        vm_mut
-            .load(&parts_ckpt)
-            .with_context(|| format!("cannot resume from {}", parts_ckpt.display()))?;
+        if state.llm_step == 0 {
+            // Stage 2 has not started: only the stage-1 parts carry anything (this also lets a
+            // finished stage 1 be copied into a new work dir to try another stage 2).
+            load_prefixes(&vm, &parts_ckpt, &["vision.", "aux."])
+        } else {
+            vm_mut.load(&parts_ckpt).map_err(anyhow::Error::from)
+        }
+        .with_context(|| format!("cannot resume from {}", parts_ckpt.display()))?;
         eprintln!(
             "train: resumed parts at vision step {}, llm step {}",
             state.vision_step, state.llm_step
@@ -294,6 +302,24 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
     )?;
     write_loss_curve(&log, &cfg.out.join("loss.png"))?;
     eprintln!("train: wrote {}", cfg.out.display());
+    Ok(())
+}
+
+/// Set every variable of `vm` whose name starts with one of `prefixes` from `path`.
+fn load_prefixes(vm: &VarMap, path: &Path, prefixes: &[&str]) -> anyhow::Result<()> {
+    let file = candle_core::safetensors::load(path, &Device::Cpu)?;
+    let vars = vm
+        .data()
+        .lock()
+        .map_err(|_| anyhow::anyhow!("varmap lock"))?;
+    for (name, var) in vars.iter() {
+        if prefixes.iter().any(|p| name.starts_with(p)) {
+            let t = file
+                .get(name)
+                .ok_or_else(|| anyhow::anyhow!("no {name} in the checkpoint"))?;
+            var.set(&t.to_device(var.device())?)?;
+        }
+    }
     Ok(())
 }
 

@@ -279,6 +279,7 @@ mod tests {
             n_types: 7,
             n_concepts: 0,
             n_added_tokens: 5,
+            vision_prior: false,
         };
         let cfg = VisionConfig::DfaCnn(CnnConfig {
             widths: [8, 16, 16, 16],
