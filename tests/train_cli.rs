@@ -21,19 +21,12 @@ fn vision_step(work: &Path) -> usize {
 #[test]
 fn killed_run_resumes_and_writes_a_loadable_model() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("ds");
-    let ok = dfa()
-        .args(["forge", "--out", data.to_str().unwrap(), "--n", "6"])
-        .args(["--sources", "/nonexistent", "--quiet"])
-        .stdout(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(ok.success());
+    let data = forge_tiny(dir.path(), 6);
     let (work, out) = (dir.path().join("work"), dir.path().join("model"));
     let train_args = [
         "train",
         "--data",
-        data.join("data.jsonl").to_str().unwrap(),
+        data.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--work",
@@ -136,10 +129,17 @@ fn vision_step_before(stderr: &str) -> usize {
         .unwrap_or(usize::MAX)
 }
 
-fn forge_tiny(dir: &Path) -> std::path::PathBuf {
+/// A tiny forged dataset of `n` pairs (`--sources` pointing nowhere); returns its data.jsonl.
+fn forge_tiny(dir: &Path, n: usize) -> std::path::PathBuf {
     let data = dir.join("ds");
     let ok = dfa()
-        .args(["forge", "--out", data.to_str().unwrap(), "--n", "4"])
+        .args([
+            "forge",
+            "--out",
+            data.to_str().unwrap(),
+            "--n",
+            &n.to_string(),
+        ])
         .args(["--sources", "/nonexistent", "--quiet"])
         .stdout(Stdio::null())
         .status()
@@ -151,7 +151,7 @@ fn forge_tiny(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn mobilenet_backbone_trains_from_imagenet_weights_or_says_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
-    let data = forge_tiny(dir.path());
+    let data = forge_tiny(dir.path(), 4);
     let out = dir.path().join("model");
     let args = |init: &str, work: &str| {
         let mut a: Vec<String> = ["train", "--data", data.to_str().unwrap()]
