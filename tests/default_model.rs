@@ -35,7 +35,6 @@ fn real_sample_is_not_called_fake_and_has_no_mask() {
 }
 
 #[test]
-#[ignore = "fails with the shipped dfa-tiny v2: on fake-1 it says fake (P 0.9985) and its first mask overlaps the edit (IoU 0.40), but the text calls the edited eye the left eye (the edit is the subject's right eye, on the image's left); see adapters/dfa-tiny/README.md. Run with --ignored to check a retrained model"]
 fn forged_sample_names_the_edit_and_masks_it() {
     let r = explain("fake-1.png");
     let face = &r["faces"][0];

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Which side do dfa's named regions and masks pick, against the edit's side?
 
-    python3 tools/side_check.py forge-out/v1/data.jsonl eval-out/mnv2-prior/predictions.jsonl
+    python3 tools/side_check.py forge-out/v1/data.jsonl eval-out/mnv2-prior/predictions.jsonl [SPLIT]
 
-For every `[SEG]` of an AGE answer on a test-split fake whose phrase names a sided concept
+For every `[SEG]` of an AGE answer on a fake of SPLIT (default test) whose phrase names a sided concept
 ("left eye", "right cheek", ...), the named side is compared with the side its mask lies on
 (mask box centre left or right of the face box centre; the subject's right is the image's
 left) and, where the edit has one side only, both with the truth. One block per system in the
@@ -14,10 +14,11 @@ import sys
 from collections import Counter
 
 data, preds = sys.argv[1], sys.argv[2]
+split = sys.argv[3] if len(sys.argv) > 3 else "test"
 samples = {}
 for line in open(data):
     r = json.loads(line)
-    if r["split"] == "test":
+    if r["split"] == split:
         samples[r["id"]] = r
 systems = {}
 for line in open(preds):
