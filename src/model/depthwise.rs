@@ -337,12 +337,12 @@ mod tests {
             let x = Var::randn(0f32, 1.0, (2, 3, 7, 6), &dev)?;
             let w = Var::randn(0f32, 1.0, (3, 1, 3, 3), &dev)?;
             let b = Tensor::zeros(3, candle_core::DType::F32, &dev)?;
-            let weights = Tensor::randn(0f32, 1.0, (2, 3, 4, 3), &dev)?;
-            let weights = if stride == 1 {
-                Tensor::randn(0f32, 1.0, (2, 3, 7, 6), &dev)?
+            let out_shape = if stride == 1 {
+                (2, 3, 7, 6)
             } else {
-                weights
+                (2, 3, 4, 3)
             };
+            let weights = Tensor::randn(0f32, 1.0, out_shape, &dev)?;
             // A loss that reaches every output position differently, through ReLU6.
             let loss =
                 |y: Tensor| -> Result<Tensor> { (relu6(&(y * 2.0)?)? * &weights)?.sum_all() };
