@@ -80,6 +80,10 @@ impl SystemSpec {
                 }
             }
         }
+        // The program itself: a rebuilt engine (naming, decoding) must not reuse old answers.
+        if let Ok(exe) = std::env::current_exe() {
+            paths.push(exe.display().to_string());
+        }
         for p in paths {
             h.update(file_stamp(Path::new(&p)).as_bytes());
         }

@@ -12,7 +12,7 @@ use super::metrics::{any_on, union_mask, PixelCounts};
 use super::tasks::{Planned, Task};
 use super::text;
 use crate::analysis::Verdict;
-use crate::face::fict::Fict;
+use crate::face::fict::{within, Fict};
 use crate::forge::record::Sample;
 use crate::report::rle;
 
@@ -56,20 +56,6 @@ pub struct Naming {
     pub named_right: usize,
     pub truth: usize,
     pub truth_found: usize,
-}
-
-/// True when concept `inner` is `outer` or one of its descendants in the FICT.
-pub fn within(inner: &str, outer: &str) -> bool {
-    let fict = Fict::builtin();
-    let mut cur = Some(inner.to_string());
-    for _ in 0..64 {
-        match cur {
-            Some(c) if c == outer => return true,
-            Some(c) => cur = fict.concept(&c).and_then(|k| k.parent.clone()),
-            None => return false,
-        }
-    }
-    false
 }
 
 /// Everything scored for one sample by one system.

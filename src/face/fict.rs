@@ -210,6 +210,20 @@ impl OneOrMany {
     }
 }
 
+/// True when concept `inner` is `outer` or one of its descendants in the FICT.
+pub fn within(inner: &str, outer: &str) -> bool {
+    let fict = Fict::builtin();
+    let mut cur = Some(inner.to_string());
+    for _ in 0..64 {
+        match cur {
+            Some(c) if c == outer => return true,
+            Some(c) => cur = fict.concept(&c).and_then(|k| k.parent.clone()),
+            None => return false,
+        }
+    }
+    false
+}
+
 /// Swap the words "left" and "right" (subject's sides) in a name.
 pub fn swap_sides(name: &str) -> String {
     name.split(' ')

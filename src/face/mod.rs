@@ -3,6 +3,7 @@
 pub mod canonical;
 pub mod detect;
 pub mod fict;
+pub mod hits;
 pub mod ibug68;
 pub mod mesh;
 pub mod raster;

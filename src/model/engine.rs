@@ -14,6 +14,7 @@ use super::config::{default_model_dir, sha256_file, ModelDir};
 use super::extras::{self, Parts, SegPixels};
 use super::llm::Llm;
 use super::lora::LoraAdapter;
+use super::naming::{concept_of_phrase, name_from_mask, CropRegions};
 use super::prompt::{positions_of, splice_rows, user_text};
 use super::sampling::Sampler;
 use super::tokenizer::{
@@ -550,7 +551,7 @@ impl Engine {
         let mut region = concept_of_phrase(phrase);
         let mut phrase = phrase.to_string();
         if let (Some(r), Some(regions)) = (&region, regions) {
-            if let Some((p, m)) = side_from_mask(&phrase, r, &mask, regions) {
+            if let Some((p, m)) = name_from_mask(&phrase, r, &mask, regions) {
                 (phrase, region) = (p, Some(m));
             }
         }
@@ -721,68 +722,6 @@ fn empty_face(
     }
 }
 
-/// The FICT concept a phrase names ("the left eye" → "left eye"), if any.
-pub fn concept_of_phrase(phrase: &str) -> Option<String> {
-    let p = phrase.trim().to_lowercase();
-    let p = p.strip_prefix("the ").unwrap_or(&p);
-    Fict::builtin().lookup(p).ok().map(|c| c.name.clone())
-}
-
-/// A phrase naming a sided concept ("the left eye") whose mask lies mostly in the mirror concept
-/// instead is renamed to that side: the masks find the edited side far more often than the text
-/// does (adapters/dfa-tiny/README.md). Returns the new phrase and concept.
-fn side_from_mask(
-    phrase: &str,
-    concept: &str,
-    mask: &GrayImage,
-    regions: &CropRegions,
-) -> Option<(String, String)> {
-    let (side, rest) = concept.split_once(' ')?;
-    let other = match side {
-        "left" => "right",
-        "right" => "left",
-        _ => return None,
-    };
-    let mirror = format!("{other} {rest}");
-    let own = regions.inside_fraction(mask, concept)?;
-    let there = regions.inside_fraction(mask, &mirror)?;
-    if there < 0.5 || there <= own {
-        return None;
-    }
-    let renamed = swap_side_word(phrase, side, other)?;
-    Some((renamed, mirror))
-}
-
-/// `phrase` with its first whole word `from` (any case) replaced by `to` in the same case.
-fn swap_side_word(phrase: &str, from: &str, to: &str) -> Option<String> {
-    let lower = phrase.to_lowercase();
-    let mut start = 0;
-    while let Some(i) = lower[start..].find(from).map(|i| i + start) {
-        let end = i + from.len();
-        let before = lower[..i]
-            .chars()
-            .last()
-            .is_none_or(|c| !c.is_alphanumeric());
-        let after = lower[end..]
-            .chars()
-            .next()
-            .is_none_or(|c| !c.is_alphanumeric());
-        if before && after && phrase.is_char_boundary(i) && phrase.is_char_boundary(end) {
-            let capital = phrase[i..].starts_with(|c: char| c.is_uppercase());
-            let word = if capital {
-                let mut w = to.to_string();
-                w[..1].make_ascii_uppercase();
-                w
-            } else {
-                to.to_string()
-            };
-            return Some(format!("{}{word}{}", &phrase[..i], &phrase[end..]));
-        }
-        start = end;
-    }
-    None
-}
-
 /// Show a held phrase (see the decode loop) as it was written, when no [SEG] followed it.
 fn release_held(
     held: &mut Option<(usize, String)>,
@@ -801,76 +740,6 @@ fn release_held(
             seg_id: id,
             phrase: text.trim().to_string(),
         });
-    }
-}
-
-/// FICT masks of one face rasterised in its crop (`side`² pixels) — not over the whole photo,
-/// where a group picture would need gigabytes.
-pub struct CropRegions {
-    pub masks: crate::face::fict::RegionMasks,
-    /// Crop origin in the image: `[x0, y0, side_in_image]`.
-    pub origin: [f32; 3],
-    pub side: u32,
-}
-
-impl CropRegions {
-    pub const SIDE: u32 = 256;
-
-    pub fn new(img: &RgbImage, bbox: [f32; 4], crop: &FaceCrop) -> Option<Self> {
-        let lm = crate::face::face_landmarks(img, bbox)?;
-        let [x0, y0, s] = crop.origin;
-        let k = Self::SIDE as f32 / s;
-        let local: Vec<[f32; 2]> = lm
-            .iter()
-            .map(|p| [(p[0] - x0) * k, (p[1] - y0) * k])
-            .collect();
-        let masks = Fict::builtin().rasterize(&local, Self::SIDE, Self::SIDE);
-        Some(Self {
-            masks,
-            origin: crop.origin,
-            side: Self::SIDE,
-        })
-    }
-
-    /// Whether at least half of `mask` (image-sized) lies in (the 3-px-grown) concept `name`.
-    pub fn mask_inside(&self, mask: &GrayImage, name: &str) -> Option<bool> {
-        self.inside_fraction(mask, name).map(|f| f >= 0.5)
-    }
-
-    /// The fraction of `mask` (image-sized) in (the 3-px-grown) concept `name`; 1 for an empty mask.
-    pub fn inside_fraction(&self, mask: &GrayImage, name: &str) -> Option<f32> {
-        let region = self.masks.masks.get(name)?;
-        let [x0, y0, s] = self.origin;
-        let k = self.side as f32 / s;
-        let (mut on, mut inside) = (0u64, 0u64);
-        for (x, y, p) in mask.enumerate_pixels() {
-            if p.0[0] <= 127 {
-                continue;
-            }
-            on += 1;
-            let (cx, cy) = (
-                ((x as f32 + 0.5 - x0) * k) as i64,
-                ((y as f32 + 0.5 - y0) * k) as i64,
-            );
-            let hit = (-3..=3).any(|dy| {
-                (-3..=3).any(|dx| {
-                    let (u, v) = (cx + dx, cy + dy);
-                    u >= 0
-                        && v >= 0
-                        && u < self.side as i64
-                        && v < self.side as i64
-                        && region.get_pixel(u as u32, v as u32).0[0] > 127
-                })
-            });
-            if hit {
-                inside += 1;
-            }
-        }
-        Some(if on == 0 {
-            1.0
-        } else {
-            inside as f32 / on as f32
-        })
     }
 }
 
@@ -935,27 +804,4 @@ pub fn paste_logits(
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::swap_side_word;
-
-    #[test]
-    fn side_word_swaps_whole_words_in_their_case() {
-        assert_eq!(
-            swap_side_word("the left eye", "left", "right").as_deref(),
-            Some("the right eye")
-        );
-        assert_eq!(
-            swap_side_word("Left cheek", "left", "right").as_deref(),
-            Some("Right cheek")
-        );
-        // Not inside another word; the first whole word only.
-        assert_eq!(
-            swap_side_word("cleft left left", "left", "right").as_deref(),
-            Some("cleft right left")
-        );
-        assert_eq!(swap_side_word("the nose", "left", "right"), None);
-    }
 }

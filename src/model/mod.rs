@@ -8,6 +8,7 @@ pub mod depthwise;
 pub mod engine;
 pub mod extras;
 pub mod grounding;
+pub mod naming;
 pub mod llm;
 mod llm_frozen;
 mod llm_layers;
