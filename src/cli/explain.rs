@@ -106,10 +106,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let stream = !args.json;
     let colour =
         stream && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut printer = StreamPrinter {
-        colour,
-        out: std::io::stdout(),
-    };
+    let mut printer = StreamPrinter::new(colour, std::io::stdout());
     let result = engine.analyze(&req, &mut |e| {
         if stream {
             printer.event(&e);
@@ -127,19 +124,46 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
 
 /// Human output: the verdict first, then the explanation with numbered, coloured phrases.
 pub struct StreamPrinter<W: Write> {
-    pub colour: bool,
-    pub out: W,
+    colour: bool,
+    out: W,
+    /// The last character written was a space or a line break: the model's tokens around
+    /// `<p>` tags and sentences carry their own spaces, shown once.
+    after_space: bool,
 }
 
 impl<W: Write> StreamPrinter<W> {
+    pub fn new(colour: bool, out: W) -> Self {
+        Self {
+            colour,
+            out,
+            after_space: true,
+        }
+    }
+
+    /// `text` with runs of spaces (across deltas too) written as one.
+    fn squash(&mut self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            if c == ' ' && self.after_space {
+                continue;
+            }
+            self.after_space = c == ' ' || c == '\n';
+            out.push(c);
+        }
+        out
+    }
+
     pub fn event(&mut self, e: &Event) {
         let _ = match e {
             Event::Warning(w) => writeln!(self.out, "warning: {w}"),
-            Event::FaceStart { face_id, bbox } => writeln!(
-                self.out,
-                "\nface {face_id} at [{:.0}, {:.0}, {:.0}, {:.0}]",
-                bbox[0], bbox[1], bbox[2], bbox[3]
-            ),
+            Event::FaceStart { face_id, bbox } => {
+                self.after_space = true;
+                writeln!(
+                    self.out,
+                    "\nface {face_id} at [{:.0}, {:.0}, {:.0}, {:.0}]",
+                    bbox[0], bbox[1], bbox[2], bbox[3]
+                )
+            }
             Event::Verdict {
                 verdict,
                 p_fake,
@@ -155,7 +179,10 @@ impl<W: Write> StreamPrinter<W> {
                     .map(|t| format!(", type: {t}"))
                     .unwrap_or_default()
             ),
-            Event::TextDelta { text, .. } => write!(self.out, "{text}"),
+            Event::TextDelta { text, .. } => {
+                let text = self.squash(text);
+                write!(self.out, "{text}")
+            }
             Event::PhraseOpen { seg_id, .. } if self.colour => {
                 let [r, g, b] = overlay::PALETTE[(seg_id - 1) % overlay::PALETTE.len()];
                 write!(self.out, "\x1b[1;38;2;{r};{g};{b}m")
@@ -165,6 +192,7 @@ impl<W: Write> StreamPrinter<W> {
                 write!(self.out, " (mask {}: {} px)", segment.id, segment.area_px)
             }
             Event::Done { stopped } => {
+                self.after_space = true;
                 writeln!(self.out, "{}", if *stopped { "\n[stopped]" } else { "" })
             }
             _ => Ok(()),
@@ -226,4 +254,22 @@ pub fn write_outputs(
 
 pub fn mask_name(face: usize, seg: usize) -> String {
     format!("mask_{face}_{seg}.png")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streamed_text_shows_each_run_of_spaces_once() {
+        let mut p = StreamPrinter::new(false, Vec::new());
+        for t in [" The face.  ", " the eye ", " [1] is off.\n", "  Next"] {
+            p.event(&Event::TextDelta {
+                face_id: 0,
+                text: t.into(),
+            });
+        }
+        let out = String::from_utf8(p.out).unwrap();
+        assert_eq!(out, "The face. the eye [1] is off.\nNext");
+    }
 }

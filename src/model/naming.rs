@@ -48,7 +48,11 @@ pub fn name_from_mask(
         })
         .flatten();
     let phrase = swapped.unwrap_or_else(|| {
-        let article = if phrase.trim_start().starts_with('T') { "The" } else { "the" };
+        let article = if phrase.trim_start().starts_with('T') {
+            "The"
+        } else {
+            "the"
+        };
         format!("{article} {new}")
     });
     Some((phrase, new))
@@ -121,7 +125,11 @@ impl CropRegions {
             let x = (x0 + (u as f32 + 0.5) * k).floor();
             let y = (y0 + (v as f32 + 0.5) * k).floor();
             let inside = x >= 0.0 && y >= 0.0 && (x as u32) < w && (y as u32) < h;
-            Luma([if inside { mask.get_pixel(x as u32, y as u32).0[0] } else { 0 }])
+            Luma([if inside {
+                mask.get_pixel(x as u32, y as u32).0[0]
+            } else {
+                0
+            }])
         })
     }
 
@@ -199,20 +207,31 @@ mod tests {
             Some(("the nose".to_string(), "nose".to_string()))
         );
         assert_eq!(
-            name_from_mask("The left cheek", "left cheek", &nose, &r).unwrap().0,
+            name_from_mask("The left cheek", "left cheek", &nose, &r)
+                .unwrap()
+                .0,
             "The nose"
         );
         // Same concept, or a whole containing it: the words stay.
-        assert_eq!(name_from_mask("the left cheek", "left cheek", &cheek, &r), None);
+        assert_eq!(
+            name_from_mask("the left cheek", "left cheek", &cheek, &r),
+            None
+        );
         assert_eq!(name_from_mask("the face", "face", &nose, &r), None);
         // The mirror keeps the phrase's own words.
         assert_eq!(
             name_from_mask("the left cheek area", "left cheek", &right_cheek, &r),
-            Some(("the right cheek area".to_string(), "right cheek".to_string()))
+            Some((
+                "the right cheek area".to_string(),
+                "right cheek".to_string()
+            ))
         );
         // An empty mask hits nothing: the words stay.
         let empty = GrayImage::new(256, 256);
-        assert_eq!(name_from_mask("the left cheek", "left cheek", &empty, &r), None);
+        assert_eq!(
+            name_from_mask("the left cheek", "left cheek", &empty, &r),
+            None
+        );
     }
 
     #[test]
