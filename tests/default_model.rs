@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn explain(sample: &str) -> serde_json::Value {
+    explain_with(sample, &[])
+}
+
+fn explain_with(sample: &str, extra: &[&str]) -> serde_json::Value {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(env!("CARGO_BIN_EXE_dfa"))
         .args([
@@ -13,6 +17,7 @@ fn explain(sample: &str) -> serde_json::Value {
             repo.join("assets/samples").join(sample).to_str().unwrap(),
             "--json",
         ])
+        .args(extra)
         .env("RAYON_NUM_THREADS", "1")
         .env_remove("DFA_MODEL")
         .output()
@@ -60,4 +65,33 @@ fn forged_sample_names_the_edit_and_masks_it() {
             .any(|(a, b)| a.0[0] > 127 && b.0[0] > 127)
     });
     assert!(overlaps, "no mask overlaps the edit: {face}");
+}
+
+/// The config's Platt calibration is what the verdict and the reported P(fake) go through: a
+/// copy of the default whose calibration ignores the score (`scale` 0) reports sigmoid(bias).
+#[test]
+fn the_configured_calibration_sets_the_reported_p_fake() {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let src = repo.join("adapters/dfa-tiny");
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("m");
+    std::fs::create_dir_all(model.join("adapter")).unwrap();
+    for f in [
+        "extras.safetensors",
+        "adapter/adapter_config.json",
+        "adapter/adapter_model.safetensors",
+    ] {
+        std::fs::copy(src.join(f), model.join(f)).unwrap();
+    }
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
+    let gguf = src.join(cfg["llm"]["gguf"].as_str().unwrap());
+    cfg["llm"]["gguf"] = gguf.to_str().unwrap().into();
+    cfg["calibration"] = serde_json::json!({"scale": 0.0, "bias": 3.0});
+    std::fs::write(model.join("config.json"), cfg.to_string()).unwrap();
+    let face = &explain_with("real-1.png", &["--model", model.to_str().unwrap()])["faces"][0];
+    let p = face["p_fake"].as_f64().unwrap();
+    assert!((p - 0.9526).abs() < 1e-3, "{face}");
+    // sigmoid(3) is under the default's fake threshold (0.998): not fake, so no mask.
+    assert_ne!(face["verdict"], "fake", "{face}");
 }

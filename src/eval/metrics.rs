@@ -277,9 +277,89 @@ pub fn calibrate(real_scores: &[f64], rate: f64) -> Option<Calibration> {
     Some(Calibration { rate, fake, real })
 }
 
+/// Platt scaling fit to (P(fake), is fake) pairs: `scale`, `bias` of
+/// `sigmoid(scale · logit(p) + bias)` by Newton's method on the log loss, with Platt's smoothed
+/// targets so that separable data still gives finite values. `None` without both classes.
+pub fn platt_fit(scores: &[(f64, bool)]) -> Option<(f64, f64)> {
+    let pos = scores.iter().filter(|s| s.1).count() as f64;
+    let neg = scores.len() as f64 - pos;
+    if pos == 0.0 || neg == 0.0 {
+        return None;
+    }
+    let (t_pos, t_neg) = ((pos + 1.0) / (pos + 2.0), 1.0 / (neg + 2.0));
+    let data: Vec<(f64, f64)> = scores
+        .iter()
+        .map(|&(p, fake)| {
+            let p = p.clamp(1e-7, 1.0 - 1e-7);
+            ((p / (1.0 - p)).ln(), if fake { t_pos } else { t_neg })
+        })
+        .collect();
+    let loss = |a: f64, b: f64| -> f64 {
+        data.iter()
+            .map(|&(z, t)| {
+                let s = a * z + b;
+                // log(1 + e^s) - t·s, stable for both signs of s.
+                s.max(0.0) + (-s.abs()).exp().ln_1p() - t * s
+            })
+            .sum()
+    };
+    let (mut a, mut b) = (1.0f64, 0.0f64);
+    for _ in 0..100 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for &(z, t) in &data {
+            let q = 1.0 / (1.0 + (-(a * z + b)).exp());
+            let w = (q * (1.0 - q)).max(1e-12);
+            ga += (q - t) * z;
+            gb += q - t;
+            haa += w * z * z;
+            hab += w * z;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-18 {
+            break;
+        }
+        let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+        // Halve the step until the loss does not rise.
+        let base = loss(a, b);
+        let mut step = 1.0;
+        while step > 1e-6 && loss(a - step * da, b - step * db) > base + 1e-12 {
+            step /= 2.0;
+        }
+        a -= step * da;
+        b -= step * db;
+        if (step * da).abs() < 1e-9 && (step * db).abs() < 1e-9 {
+            break;
+        }
+    }
+    (a.is_finite() && b.is_finite()).then_some((a, b))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn platt_fit_recovers_a_known_scaling() {
+        // Scores whose true P(fake) is sigmoid(0.5 · logit(p) - 3): sample labels at that rate
+        // deterministically (a fine grid of p, each with its exact share of fakes).
+        let mut s = Vec::new();
+        for i in 1..400 {
+            let p = 0.9 + 0.0999 * i as f64 / 400.0;
+            let z = 0.5 * (p / (1.0 - p)).ln() - 3.0;
+            let q = 1.0 / (1.0 + (-z).exp());
+            let fakes = (q * 100.0).round() as usize;
+            for k in 0..100 {
+                s.push((p, k < fakes));
+            }
+        }
+        let (a, b) = platt_fit(&s).unwrap();
+        assert!((a - 0.5).abs() < 0.05 && (b + 3.0).abs() < 0.2, "{a} {b}");
+        assert_eq!(platt_fit(&[(0.9, true), (0.8, true)]), None);
+        // Separable data: finite, increasing.
+        let (a, _) = platt_fit(&[(0.2, false), (0.3, false), (0.8, true), (0.9, true)]).unwrap();
+        assert!(a.is_finite() && a > 0.0);
+    }
 
     fn rect(w: u32, h: u32, x0: u32, y0: u32, x1: u32, y1: u32) -> GrayImage {
         GrayImage::from_fn(w, h, |x, y| {

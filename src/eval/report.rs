@@ -190,5 +190,28 @@ fn thresholds_table(r: &Report) -> String {
             ));
         }
     }
+    let fits: Vec<_> = r
+        .systems
+        .iter()
+        .filter_map(|s| s.det.platt.map(|p| (s, p)))
+        .collect();
+    if !fits.is_empty() {
+        out.push_str(
+            "\n## P(fake) calibration fit on this split\n\n\
+             Platt scaling `sigmoid(scale · logit(p) + bias)` of the P(fake) this run saw (fit \
+             it on a model whose config.json has no `calibration` yet), and the thresholds on \
+             the calibrated scale. Copy `\"calibration\": {\"scale\", \"bias\"}` and one row's \
+             thresholds into config.json together.\n\n\
+             | system | scale | bias | rate | fake | real |\n|---|---|---|---|---|---|\n",
+        );
+        for (s, (a, b)) in fits {
+            for c in &s.det.platt_thresholds {
+                out.push_str(&format!(
+                    "| {} | {a:.4} | {b:.4} | {:.2} | {:.4} | {:.4} |\n",
+                    s.system, c.rate, c.fake, c.real
+                ));
+            }
+        }
+    }
     out
 }

@@ -11,6 +11,7 @@ use super::score::{AgeItem, DetItem, Naming, SampleScores};
 use super::tasks::Task;
 use crate::analysis::Verdict;
 use crate::forge::record::FORGERY_TYPES;
+use crate::model::config::Platt;
 
 /// A number with its sample count and (for headline numbers) a 95% bootstrap interval.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -57,6 +58,10 @@ pub struct DetMetrics {
     /// Verdict thresholds read off this split's reals (run it on `val`, then copy one into
     /// the model's config.json): at most `rate` of reals called fake.
     pub thresholds: Vec<metrics::Calibration>,
+    /// Platt scaling fit to this split's P(fake) (`scale`, `bias`), and the thresholds above
+    /// read off the reals' scores after it: copy both into config.json together.
+    pub platt: Option<(f64, f64)>,
+    pub platt_thresholds: Vec<metrics::Calibration>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -173,6 +178,15 @@ fn naming_prf(items: &[&Naming]) -> (Option<f64>, Option<f64>, Option<f64>) {
 }
 
 /// Aggregate one system's per-sample scores. `seed` seeds every bootstrap.
+/// Verdict thresholds at 5% and 10% of these reals called fake.
+fn thresholds_at(real_p: impl Iterator<Item = f64>) -> Vec<metrics::Calibration> {
+    let real_p: Vec<f64> = real_p.collect();
+    [0.05, 0.10]
+        .iter()
+        .filter_map(|&rate| metrics::calibrate(&real_p, rate))
+        .collect()
+}
+
 pub fn summarize(
     system: &str,
     fingerprint: &str,
@@ -181,6 +195,8 @@ pub fn summarize(
 ) -> SystemMetrics {
     let det: Vec<DetItem> = scores.iter().flat_map(|s| s.det.clone()).collect();
     let reals: Vec<DetItem> = det.iter().filter(|d| !d.fake).cloned().collect();
+    let platt: Option<(f64, f64)> =
+        metrics::platt_fit(&det.iter().map(|d| (d.p_fake, d.fake)).collect::<Vec<_>>());
     let mut per_recipe: BTreeMap<String, Vec<&DetItem>> = BTreeMap::new();
     for d in &det {
         per_recipe.entry(d.recipe.clone()).or_default().push(d);
@@ -277,13 +293,15 @@ pub fn summarize(
                     (k, Stat::plain(share(&v, det_correct), n))
                 })
                 .collect(),
-            thresholds: {
-                let real_p: Vec<f64> = reals.iter().map(|d| d.p_fake).collect();
-                [0.05, 0.10]
-                    .iter()
-                    .filter_map(|&rate| metrics::calibrate(&real_p, rate))
-                    .collect()
-            },
+            thresholds: thresholds_at(reals.iter().map(|d| d.p_fake)),
+            platt,
+            platt_thresholds: platt.map_or(vec![], |(a, b)| {
+                let c = Platt {
+                    scale: a as f32,
+                    bias: b as f32,
+                };
+                thresholds_at(reals.iter().map(|d| c.apply(d.p_fake as f32) as f64))
+            }),
         },
         cls: ClsMetrics {
             accuracy: Stat::boot(

@@ -58,6 +58,30 @@ fn default_concept_threshold() -> f32 {
     0.5
 }
 
+/// Platt scaling of P(fake): `sigmoid(scale · logit(p) + bias)`. The trained heads give
+/// scores bunched near 1 (reals at 0.99, fakes at 0.999); this spreads them so that "0.5"
+/// means even odds on the data it was fit on.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+pub struct Platt {
+    pub scale: f32,
+    pub bias: f32,
+}
+
+impl Platt {
+    pub fn apply(&self, p: f32) -> f32 {
+        let p = p.clamp(1e-7, 1.0 - 1e-7) as f64;
+        let z = self.scale as f64 * (p / (1.0 - p)).ln() + self.bias as f64;
+        (1.0 / (1.0 + (-z).exp())) as f32
+    }
+}
+
+impl ModelConfig {
+    /// P(fake) as shown and thresholded: the heads' value through `calibration`, if any.
+    pub fn calibrated(&self, p_fake: f32) -> f32 {
+        self.calibration.map_or(p_fake, |c| c.apply(p_fake))
+    }
+}
+
 /// The most regions one answer names.
 pub const MAX_NAMED: usize = 3;
 
@@ -118,6 +142,10 @@ pub struct ModelConfig {
     pub prompt: PromptConfig,
     #[serde(default)]
     pub thresholds: Thresholds,
+    /// Maps the heads' P(fake) to a calibrated probability before it is shown or thresholded
+    /// (`thresholds.fake`/`real` are then on the calibrated scale). Fit by `dfa eval --split val`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Platt>,
     /// False until `dfa train` wrote the weights: the report then says the heads are untrained
     /// and draws no masks.
     pub trained: bool,
@@ -320,5 +348,25 @@ mod tests {
         // Old config files without the field still load.
         let old: Thresholds = serde_json::from_str(r#"{"fake":0.7,"real":0.3}"#).unwrap();
         assert_eq!(old.concept, 0.5);
+    }
+
+    #[test]
+    fn platt_scaling_is_monotone_and_identity_at_unit_scale() {
+        let id = Platt {
+            scale: 1.0,
+            bias: 0.0,
+        };
+        for p in [0.01f32, 0.3, 0.5, 0.9, 0.999] {
+            assert!((id.apply(p) - p).abs() < 1e-5, "{p}");
+        }
+        let c = Platt {
+            scale: 0.5,
+            bias: -3.0,
+        };
+        let ps = [0.9f32, 0.99, 0.995, 0.999, 1.0];
+        let out: Vec<f32> = ps.iter().map(|&p| c.apply(p)).collect();
+        assert!(out.windows(2).all(|w| w[0] < w[1]), "{out:?}");
+        // logit(0.99) = 4.595: 0.5 * 4.595 - 3 = -0.70 -> 0.33.
+        assert!((out[1] - 0.3316).abs() < 1e-3, "{out:?}");
     }
 }

@@ -308,6 +308,7 @@ impl Engine {
             .parts
             .verdict_probs(&feats.pooled, &h_last)
             .map_err(merr)?;
+        let p_fake = cfg.calibrated(p_fake);
         let verdict = if cfg.trained {
             cfg.thresholds.verdict(p_fake)
         } else {

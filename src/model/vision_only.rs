@@ -74,6 +74,9 @@ impl Analyzer for VisionOnly {
                 .zip(probs)
                 .collect();
             type_probs.sort_by(|a, b| b.1.total_cmp(&a.1));
+            // The model's calibration and thresholds apply to this head's score too: the same
+            // monotone map on both sides keeps its decisions what they were uncalibrated.
+            let p_fake = cfg.calibrated(p_fake);
             let verdict = cfg.thresholds.verdict(p_fake);
             let concept_p = candle_nn::ops::sigmoid(&out.concepts)
                 .map_err(err)?

@@ -440,6 +440,7 @@ fn write_model_dir(
             prompt_id: "age-v1".into(),
         },
         thresholds: Thresholds::default(),
+        calibration: None,
         trained: cfg.vision_steps > 0 && cfg.llm_steps > 0,
     };
     std::fs::write(
