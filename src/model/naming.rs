@@ -146,29 +146,13 @@ impl CropRegions {
     /// The fraction of `mask` (image-sized) in (the 3-px-grown) concept `name`; 1 for an empty mask.
     pub fn inside_fraction(&self, mask: &GrayImage, name: &str) -> Option<f32> {
         let region = self.masks.masks.get(name)?;
-        let [x0, y0, s] = self.origin;
-        let k = self.side as f32 / s;
         let (mut on, mut inside) = (0u64, 0u64);
         for (x, y, p) in mask.enumerate_pixels() {
             if p.0[0] <= 127 {
                 continue;
             }
             on += 1;
-            let (cx, cy) = (
-                ((x as f32 + 0.5 - x0) * k) as i64,
-                ((y as f32 + 0.5 - y0) * k) as i64,
-            );
-            let hit = (-3..=3).any(|dy| {
-                (-3..=3).any(|dx| {
-                    let (u, v) = (cx + dx, cy + dy);
-                    u >= 0
-                        && v >= 0
-                        && u < self.side as i64
-                        && v < self.side as i64
-                        && region.get_pixel(u as u32, v as u32).0[0] > 127
-                })
-            });
-            if hit {
+            if self.near(region, x, y) {
                 inside += 1;
             }
         }
@@ -176,6 +160,26 @@ impl CropRegions {
             1.0
         } else {
             inside as f32 / on as f32
+        })
+    }
+
+    /// Whether image pixel (x, y) lies within 3 crop pixels of `region` (a crop-frame mask).
+    fn near(&self, region: &GrayImage, x: u32, y: u32) -> bool {
+        let [x0, y0, s] = self.origin;
+        let k = self.side as f32 / s;
+        let (cx, cy) = (
+            ((x as f32 + 0.5 - x0) * k) as i64,
+            ((y as f32 + 0.5 - y0) * k) as i64,
+        );
+        (-3..=3).any(|dy| {
+            (-3..=3).any(|dx| {
+                let (u, v) = (cx + dx, cy + dy);
+                u >= 0
+                    && v >= 0
+                    && u < self.side as i64
+                    && v < self.side as i64
+                    && region.get_pixel(u as u32, v as u32).0[0] > 127
+            })
         })
     }
 }
