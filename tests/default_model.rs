@@ -68,7 +68,8 @@ fn forged_sample_names_the_edit_and_masks_it() {
 }
 
 /// The config's Platt calibration is what the verdict and the reported P(fake) go through: a
-/// copy of the default whose calibration ignores the score (`scale` 0) reports sigmoid(bias).
+/// copy of the default whose calibration ignores the score (`scale` 0) reports sigmoid(bias)
+/// and takes its verdict from that.
 #[test]
 fn the_configured_calibration_sets_the_reported_p_fake() {
     let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -87,11 +88,12 @@ fn the_configured_calibration_sets_the_reported_p_fake() {
         serde_json::from_slice(&std::fs::read(src.join("config.json")).unwrap()).unwrap();
     let gguf = src.join(cfg["llm"]["gguf"].as_str().unwrap());
     cfg["llm"]["gguf"] = gguf.to_str().unwrap().into();
-    cfg["calibration"] = serde_json::json!({"scale": 0.0, "bias": 3.0});
+    cfg["calibration"] = serde_json::json!({"scale": 0.0, "bias": -3.0});
+    cfg["thresholds"] = serde_json::json!({"fake": 0.6, "real": 0.4});
     std::fs::write(model.join("config.json"), cfg.to_string()).unwrap();
     let face = &explain_with("real-1.png", &["--model", model.to_str().unwrap()])["faces"][0];
     let p = face["p_fake"].as_f64().unwrap();
-    assert!((p - 0.9526).abs() < 1e-3, "{face}");
-    // sigmoid(3) is under the default's fake threshold (0.998): not fake, so no mask.
-    assert_ne!(face["verdict"], "fake", "{face}");
+    assert!((p - 0.0474).abs() < 1e-3, "{face}");
+    // The verdict is taken on the calibrated value: sigmoid(-3) is under `real`.
+    assert_eq!(face["verdict"], "real", "{face}");
 }
