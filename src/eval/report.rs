@@ -204,11 +204,11 @@ fn thresholds_table(r: &Report) -> String {
              thresholds into config.json together.\n\n\
              | system | scale | bias | rate | fake | real |\n|---|---|---|---|---|---|\n",
         );
-        for (s, (a, b)) in fits {
+        for (s, p) in fits {
             for c in &s.det.platt_thresholds {
                 out.push_str(&format!(
-                    "| {} | {a:.4} | {b:.4} | {:.2} | {:.4} | {:.4} |\n",
-                    s.system, c.rate, c.fake, c.real
+                    "| {} | {:.4} | {:.4} | {:.2} | {:.4} | {:.4} |\n",
+                    s.system, p.scale, p.bias, c.rate, c.fake, c.real
                 ));
             }
         }

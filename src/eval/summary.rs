@@ -60,7 +60,7 @@ pub struct DetMetrics {
     pub thresholds: Vec<metrics::Calibration>,
     /// Platt scaling fit to this split's P(fake) (`scale`, `bias`), and the thresholds above
     /// read off the reals' scores after it: copy both into config.json together.
-    pub platt: Option<(f64, f64)>,
+    pub platt: Option<Platt>,
     pub platt_thresholds: Vec<metrics::Calibration>,
 }
 
@@ -177,7 +177,6 @@ fn naming_prf(items: &[&Naming]) -> (Option<f64>, Option<f64>, Option<f64>) {
     (p, r, f)
 }
 
-/// Aggregate one system's per-sample scores. `seed` seeds every bootstrap.
 /// Verdict thresholds at 5% and 10% of these reals called fake.
 fn thresholds_at(real_p: impl Iterator<Item = f64>) -> Vec<metrics::Calibration> {
     let real_p: Vec<f64> = real_p.collect();
@@ -187,6 +186,7 @@ fn thresholds_at(real_p: impl Iterator<Item = f64>) -> Vec<metrics::Calibration>
         .collect()
 }
 
+/// Aggregate one system's per-sample scores. `seed` seeds every bootstrap.
 pub fn summarize(
     system: &str,
     fingerprint: &str,
@@ -195,8 +195,11 @@ pub fn summarize(
 ) -> SystemMetrics {
     let det: Vec<DetItem> = scores.iter().flat_map(|s| s.det.clone()).collect();
     let reals: Vec<DetItem> = det.iter().filter(|d| !d.fake).cloned().collect();
-    let platt: Option<(f64, f64)> =
-        metrics::platt_fit(&det.iter().map(|d| (d.p_fake, d.fake)).collect::<Vec<_>>());
+    let platt = metrics::platt_fit(&det.iter().map(|d| (d.p_fake, d.fake)).collect::<Vec<_>>())
+        .map(|(a, b)| Platt {
+            scale: a as f32,
+            bias: b as f32,
+        });
     let mut per_recipe: BTreeMap<String, Vec<&DetItem>> = BTreeMap::new();
     for d in &det {
         per_recipe.entry(d.recipe.clone()).or_default().push(d);
@@ -295,11 +298,7 @@ pub fn summarize(
                 .collect(),
             thresholds: thresholds_at(reals.iter().map(|d| d.p_fake)),
             platt,
-            platt_thresholds: platt.map_or(vec![], |(a, b)| {
-                let c = Platt {
-                    scale: a as f32,
-                    bias: b as f32,
-                };
+            platt_thresholds: platt.map_or(vec![], |c| {
                 thresholds_at(reals.iter().map(|d| c.apply(d.p_fake as f32) as f64))
             }),
         },

@@ -2,7 +2,7 @@
 //! that renames a phrase whose mask shows a different concept than the words name.
 //!
 //! Why the mask wins: on held-out faces the masks find the edited region far more often than
-//! the text names it (adapters/dfa-tiny/README.md, "Sided names"), and a phrase whose mask lies
+//! the text names it (adapters/dfa-tiny/README.md, "Names from masks"), and a phrase whose mask lies
 //! elsewhere tells the reader two different things.
 
 use image::{GrayImage, Luma, RgbImage};
@@ -37,16 +37,14 @@ pub fn name_from_mask(
         return None;
     }
     let new = top.concept.clone();
-    let swapped = (swap_sides(concept) == new)
-        .then(|| {
-            let (side, other) = match concept.split_once(' ')?.0 {
-                "left" => ("left", "right"),
-                "right" => ("right", "left"),
-                _ => return None,
-            };
-            swap_side_word(phrase, side, other)
-        })
-        .flatten();
+    // A mirror ("left cheek" → "right cheek") keeps the phrase's own words.
+    let swapped = if swap_sides(concept) == new {
+        let side = concept.split_whitespace().next().unwrap_or_default();
+        let other = if side == "left" { "right" } else { "left" };
+        swap_side_word(phrase, side, other)
+    } else {
+        None
+    };
     let phrase = swapped.unwrap_or_else(|| {
         let article = if phrase.trim_start().starts_with('T') {
             "The"
