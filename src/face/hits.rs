@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use image::GrayImage;
 
+use super::raster::mask_area as area;
+
 /// A concept is hit when the artifact covers this fraction of it, or when this concept holds
 /// `HIT_OF_ARTIFACT` of the artifact (and at least `HIT_MIN_PX` pixels either way).
 pub const HIT_OF_CONCEPT: f32 = 0.10;
@@ -90,8 +92,4 @@ pub fn concepts_hit(artifact: &GrayImage, regions: &BTreeMap<String, GrayImage>)
     };
     out.sort_by(|a, b| b.overlap.cmp(&a.overlap).then(a.concept.cmp(&b.concept)));
     out
-}
-
-fn area(m: &GrayImage, thr: u8) -> u64 {
-    m.as_raw().iter().filter(|&&v| v > thr).count() as u64
 }

@@ -136,6 +136,11 @@ pub fn area(mask: &GrayImage) -> u64 {
     mask.iter().filter(|&&v| v > 0).count() as u64
 }
 
+/// Number of pixels above `thr`.
+pub fn mask_area(m: &GrayImage, thr: u8) -> u64 {
+    m.as_raw().iter().filter(|&&v| v > thr).count() as u64
+}
+
 /// Number of pixels set in both masks.
 pub fn overlap(a: &GrayImage, b: &GrayImage) -> u64 {
     a.iter()

@@ -259,10 +259,7 @@ pub fn mask_centroid(m: &GrayImage, thr: u8) -> Option<[f32; 2]> {
     (n > 0.0).then(|| [(sx / n) as f32, (sy / n) as f32])
 }
 
-/// Number of pixels above `thr`.
-pub fn mask_area(m: &GrayImage, thr: u8) -> u64 {
-    m.as_raw().iter().filter(|&&v| v > thr).count() as u64
-}
+pub use crate::face::raster::mask_area;
 
 /// Pixel-wise maximum of two masks.
 pub fn mask_union(a: &GrayImage, b: &GrayImage) -> GrayImage {
