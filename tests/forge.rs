@@ -326,7 +326,7 @@ fn cli_makes_data_and_a_contact_sheet() {
         "4",
         "--recipes",
         "warp,colour",
-        "--sources",
+        "--packages",
         "/nonexistent",
         "--quiet",
     ]);
@@ -387,4 +387,163 @@ fn bench_forge_throughput_two_threads() {
         s.seconds,
         s.samples_per_second
     );
+}
+
+/// A small photo collection made from the (public-domain) Solvay photo: faces cut out and
+/// enlarged 3×, one person with two photos (`prefix:_` rule), a person in a sub-folder, an
+/// exact copy, a blurred face, a tiny face, a picture without a face and a macOS `._` file.
+fn mini_collection(dir: &Path) -> Vec<[u32; 4]> {
+    let photo = image::open("tests/data/solvay-1927.png").unwrap().to_rgb8();
+    let boxes: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/solvay-1927-boxes.json").unwrap(),
+    )
+    .unwrap();
+    let face = |k: usize, pad: f32, scale: f32| {
+        let b: Vec<f32> = boxes["faces"][k]["bbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let side = (b[2] - b[0]).max(b[3] - b[1]) * pad;
+        let (cx, cy) = ((b[0] + b[2]) / 2.0, (b[1] + b[3]) / 2.0);
+        let (x0, y0) = ((cx - side / 2.0) as u32, (cy - side / 2.0) as u32);
+        let c = image::imageops::crop_imm(&photo, x0, y0, side as u32, side as u32).to_image();
+        let s = (side * scale) as u32;
+        image::imageops::resize(&c, s, s, image::imageops::FilterType::CatmullRom)
+    };
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    std::fs::write(
+        dir.join("source.json"),
+        r#"{"name": "mini", "identity": "prefix:_"}"#,
+    )
+    .unwrap();
+    face(0, 2.2, 3.0).save(dir.join("p1_a.png")).unwrap();
+    face(0, 2.6, 2.6).save(dir.join("p1_b.png")).unwrap();
+    face(1, 2.2, 3.0).save(dir.join("p2_a.png")).unwrap();
+    face(1, 2.2, 3.0).save(dir.join("p2copy_a.png")).unwrap();
+    face(2, 2.2, 3.0).save(dir.join("sub/photo.png")).unwrap();
+    image::imageops::blur(&face(3, 2.2, 3.0), 5.0)
+        .save(dir.join("blurred_a.png"))
+        .unwrap();
+    face(4, 2.2, 0.9).save(dir.join("tiny_a.png")).unwrap();
+    image::RgbImage::from_pixel(200, 200, image::Rgb([128, 128, 128]))
+        .save(dir.join("grey_a.png"))
+        .unwrap();
+    std::fs::write(dir.join("._p1_a.png"), b"AppleDouble").unwrap();
+    Vec::new()
+}
+
+#[test]
+fn a_photo_folder_is_imported_with_identities_and_filters_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let coll = dir.path().join("mini-photos");
+    mini_collection(&coll);
+    let (faces, stats) =
+        dfa::forge::collections::read_collection(&coll, &Default::default()).unwrap();
+    eprintln!("{stats:?}");
+    for f in &faces {
+        eprintln!(
+            "{} {} {:?} sharp {}",
+            f.identity,
+            f.source,
+            f.bbox,
+            dfa::forge::collections::sharpness(&f.photo, f.bbox)
+        );
+    }
+    assert_eq!(stats.name, "mini");
+    assert_eq!(stats.photos, 8, "the ._ file is not a photo");
+    let ids: std::collections::BTreeSet<&str> = faces.iter().map(|f| f.identity.as_str()).collect();
+    assert_eq!(
+        ids,
+        ["mini:p1", "mini:p2", "mini:sub"].into_iter().collect()
+    );
+    assert_eq!(faces.iter().filter(|f| f.identity == "mini:p1").count(), 2);
+    assert_eq!(stats.kept, 4);
+    assert_eq!(stats.identities, 3);
+    assert_eq!(stats.dropped.get("duplicate"), Some(&1));
+    assert_eq!(stats.dropped.get("blurred"), Some(&1));
+    assert_eq!(
+        stats.dropped.get("no face").copied().unwrap_or(0)
+            + stats.dropped.get("face too small").copied().unwrap_or(0),
+        2,
+        "{stats:?}"
+    );
+    assert!(faces
+        .iter()
+        .all(|f| f.collection == "mini" && f.split.is_empty()));
+}
+
+#[test]
+fn held_out_sources_get_whole_splits_and_the_rest_split_by_person() {
+    let dir = tempfile::tempdir().unwrap();
+    let coll = dir.path().join("mini-photos");
+    mini_collection(&coll);
+    let holdout = [("solvay".to_string(), "test".to_string())]
+        .into_iter()
+        .collect();
+    let rep = dfa::forge::collections::collect_all(
+        Some(Path::new("/nonexistent-sources-dir")),
+        &[coll.clone()],
+        &Default::default(),
+        &holdout,
+    )
+    .unwrap();
+    assert!(rep
+        .faces
+        .iter()
+        .filter(|f| f.collection == "solvay")
+        .all(|f| f.split == "test"));
+    for f in rep.faces.iter().filter(|f| f.collection == "mini") {
+        assert!(f.split == "train" || f.split == "test-id", "{}", f.split);
+    }
+    // One person's photos share a split.
+    let p1: Vec<&str> = rep
+        .faces
+        .iter()
+        .filter(|f| f.identity == "mini:p1")
+        .map(|f| f.split.as_str())
+        .collect();
+    assert!(p1.windows(2).all(|w| w[0] == w[1]));
+    // A held-out source that nothing provides is an error, not an empty split.
+    let bad = [("webmorph".to_string(), "val".to_string())]
+        .into_iter()
+        .collect();
+    let err = dfa::forge::collections::collect_all(None, &[coll], &Default::default(), &bad)
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("webmorph"), "{err}");
+
+    // The forge writes the collection into every line and gives each share's split pairs.
+    let cfg = ForgeConfig {
+        n: 12,
+        seed: 5,
+        recipes: vec!["colour".into(), "noise".into()],
+        shares: [("train".to_string(), 0.5), ("test".to_string(), 0.5)]
+            .into_iter()
+            .collect(),
+        holdout: holdout_map(),
+        ..Default::default()
+    };
+    let out = dir.path().join("ds");
+    writer::forge(&out, &cfg, &rep, &layout::regions_from_box, false).unwrap();
+    let recs = lines(&out.join("data.jsonl"));
+    assert_eq!(recs.len(), 24);
+    assert!(recs.iter().all(|s| s.collection.is_some()));
+    let splits: std::collections::BTreeSet<&str> = recs.iter().map(|s| s.split.as_str()).collect();
+    assert!(
+        splits.contains("test") && splits.iter().any(|s| *s == "train" || *s == "test-id"),
+        "{splits:?}"
+    );
+    for s in &recs {
+        if s.split == "test" {
+            assert_eq!(s.collection.as_deref(), Some("solvay"));
+        }
+    }
+}
+
+fn holdout_map() -> std::collections::BTreeMap<String, String> {
+    [("solvay".to_string(), "test".to_string())]
+        .into_iter()
+        .collect()
 }

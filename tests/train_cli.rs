@@ -140,7 +140,7 @@ fn forge_tiny(dir: &Path, n: usize) -> std::path::PathBuf {
             "--n",
             &n.to_string(),
         ])
-        .args(["--sources", "/nonexistent", "--quiet"])
+        .args(["--packages", "/nonexistent", "--quiet"])
         .stdout(Stdio::null())
         .status()
         .unwrap();

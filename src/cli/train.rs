@@ -31,6 +31,10 @@ pub struct TrainArgs {
     pub llm_steps: usize,
     #[arg(long, default_value_t = 4)]
     pub llm_batch: usize,
+    /// Stage 2 trains on at most this many train samples (a seeded draw): it caches the
+    /// frozen encoder's features (~0.4 MB each) and fits FaceMesh for every region question.
+    #[arg(long, default_value_t = 4000)]
+    pub llm_items: usize,
     /// LoRA rank (on q_proj and v_proj of every layer).
     #[arg(long, default_value_t = 8)]
     pub lora_rank: usize,
@@ -84,6 +88,7 @@ pub fn run(a: &TrainArgs) -> anyhow::Result<()> {
         vision_batch: a.vision_batch,
         llm_steps: a.llm_steps,
         llm_batch: a.llm_batch,
+        llm_items: a.llm_items,
         lora_rank: a.lora_rank,
         seed: a.seed,
         exclude: a.exclude.clone(),

@@ -371,6 +371,7 @@ mod tests {
             id: "s".into(),
             split: "test".into(),
             identity: "i".into(),
+            collection: None,
             image: "x.png".into(),
             real_image: None,
             label: "fake".into(),

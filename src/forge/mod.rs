@@ -8,6 +8,7 @@
 //! contact sheet of a written dataset.
 
 pub mod annotate;
+pub mod collections;
 pub mod contact;
 pub mod layout;
 pub mod phrases;
@@ -91,7 +92,7 @@ pub enum ForgeError {
     UnknownSplit(String),
     #[error("recipe {recipe} cannot be applied: {reason}")]
     NotApplicable { recipe: String, reason: String },
-    #[error("no usable faces found (looked in {0}); run tools/fetch-sources.sh or pass --sources")]
+    #[error("no usable faces found (looked in {0}); run tools/fetch-sources.sh, or pass --packages / --sources")]
     NoFaces(String),
     #[error("{path}: {reason}")]
     Io { path: String, reason: String },

@@ -38,10 +38,13 @@ pub struct TaskRecord {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Sample {
     pub id: String,
-    /// "train" | "val" | "test"
+    /// "train" | "val" | "test", or "test-id" (unseen people of sources that train saw)
     pub split: String,
     /// Who is in the picture; splits never share an identity.
     pub identity: String,
+    /// The photo source (collection) the face came from, e.g. `lfw`; absent in old datasets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<String>,
     /// The image to analyse.
     pub image: String,
     /// For a fake: its pixel-aligned real twin.

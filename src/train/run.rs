@@ -79,6 +79,8 @@ pub struct TrainConfig {
     pub vision_batch: usize,
     pub llm_steps: usize,
     pub llm_batch: usize,
+    /// At most this many items for stage 2 (seeded draw, fakes and reals alike).
+    pub llm_items: usize,
     pub lora_rank: usize,
     pub seed: u64,
     /// Leave these recipes (forgery types) out of training (generalisation runs).
@@ -241,8 +243,12 @@ pub fn run(cfg: &TrainConfig) -> anyhow::Result<()> {
         l.load(&lora_ckpt)?;
     }
     llm.set_extra_rows(parts.token_rows.clone())?;
+    let items = subset(items, cfg.llm_items, cfg.seed);
     if state.llm_step < cfg.llm_steps {
-        eprintln!("train: caching frozen encoder features");
+        eprintln!(
+            "train: caching frozen encoder features of {} samples",
+            items.len()
+        );
         let cached = llm_stage::cache_features(&parts, &items)?;
         let region_grids = region_grids(&cfg.data, &items, &dev)?;
         let region_grid = |item: &Item, task: &TaskRecord| -> Option<Tensor> {
@@ -329,6 +335,25 @@ fn task_region_key(t: &TaskRecord) -> String {
         (None, Some(b)) => format!("box:{:?}", b),
         _ => String::new(),
     }
+}
+
+/// At most `n` of `items`, a seeded draw (all of them when there are fewer), in their order.
+fn subset(items: Vec<Item>, n: usize, seed: u64) -> Vec<Item> {
+    if items.len() <= n {
+        return items;
+    }
+    let mut keep: Vec<usize> = (0..items.len()).collect();
+    rand::seq::SliceRandom::shuffle(
+        &mut keep[..],
+        &mut <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed ^ 0x11),
+    );
+    let keep: std::collections::HashSet<usize> = keep.into_iter().take(n).collect();
+    items
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| keep.contains(i))
+        .map(|(_, it)| it)
+        .collect()
 }
 
 /// Grid masks for every region/box question of every item.

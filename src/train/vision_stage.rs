@@ -50,7 +50,10 @@ pub fn make_batch(
     dev: &Device,
 ) -> candle_core::Result<Batch> {
     let mut x = Tensor::stack(
-        &items.iter().map(|i| i.input.clone()).collect::<Vec<_>>(),
+        &items
+            .iter()
+            .map(|i| i.input(dev))
+            .collect::<candle_core::Result<Vec<_>>>()?,
         0,
     )?;
     let mut masks = Tensor::stack(&items.iter().map(|i| i.mask.clone()).collect::<Vec<_>>(), 0)?;
@@ -179,7 +182,7 @@ pub fn train(
     // The batches go where the data already is.
     let dev = items
         .first()
-        .map_or(Device::Cpu, |i| i.input.device().clone());
+        .map_or(Device::Cpu, |i| i.mask.device().clone());
     for step in start_step..opts.steps {
         // Cosine decay after a short warm-up.
         let lr = warmup_cosine(step, opts.steps, opts.lr);
@@ -233,6 +236,13 @@ mod tests {
         let dev = Device::Cpu;
         let mut rng = StdRng::seed_from_u64(3);
         let mut items = Vec::new();
+        let image_cfg = std::sync::Arc::new(crate::model::vision::ImageConfig {
+            size: 32,
+            mean: [0.25 / 2.25; 3],
+            std: [1.0 / 2.25; 3],
+            face_margin: 0.0,
+            highpass: false,
+        });
         for k in 0..64 {
             let fake = k % 2 == 0;
             let mut x = vec![0f32; 3 * 32 * 32];
@@ -258,13 +268,18 @@ mod tests {
                     }
                 }
             }
+            // Pixels in [-0.25, 2.0] stored as 8-bit, read back through mean/std.
+            let image = image::RgbImage::from_fn(32, 32, |px, py| {
+                let at = |c: usize| x[c * 1024 + py as usize * 32 + px as usize];
+                image::Rgb([0, 1, 2].map(|c| ((at(c) + 0.25) / 2.25 * 255.0).round() as u8))
+            });
             items.push(Item {
                 sample: sample(fake),
                 crop: FaceCrop {
-                    image: image::RgbImage::new(1, 1),
+                    image,
                     origin: [0.0, 0.0, 32.0],
                 },
-                input: Tensor::from_vec(x, (3, 32, 32), &dev).unwrap(),
+                image_cfg: image_cfg.clone(),
                 fake: fake as u8 as f32,
                 type_idx: fake.then_some(4),
                 concepts: vec![],
