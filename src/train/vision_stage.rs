@@ -150,6 +150,25 @@ fn dice_per_row(logits: &Tensor, targets: &Tensor) -> candle_core::Result<Tensor
     1.0 - ((inter * 2.0)? / denom)?
 }
 
+/// For each item, the index of its pixel-aligned twin (a fake's real, a real's fake), when both
+/// are in `items`. Stage 1 draws twins into the same batch: the only difference between the two
+/// is the edit, so the heads learn the edit rather than the person or the photo.
+pub fn twins(items: &[Item]) -> Vec<Option<usize>> {
+    let by_image: std::collections::HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| (it.sample.image.as_str(), i))
+        .collect();
+    let mut out = vec![None; items.len()];
+    for (i, it) in items.iter().enumerate() {
+        if let Some(&r) = it.sample.real_image.as_deref().and_then(|r| by_image.get(r)) {
+            out[i] = Some(r);
+            out[r] = Some(i);
+        }
+    }
+    out
+}
+
 /// Train stage 1 in place. `checkpoint(step)` is called every few minutes and at the end.
 pub fn train(
     parts: &Parts,
@@ -183,14 +202,20 @@ pub fn train(
     let dev = items
         .first()
         .map_or(Device::Cpu, |i| i.mask.device().clone());
+    let twin = twins(items);
     for step in start_step..opts.steps {
         // Cosine decay after a short warm-up.
         let lr = warmup_cosine(step, opts.steps, opts.lr);
         opt.set_learning_rate(lr);
         opt_pre.set_learning_rate(lr * opts.pretrained_lr_scale);
-        let picks: Vec<&Item> = (0..opts.batch)
-            .map(|_| &items[rng.random_range(0..items.len())])
-            .collect();
+        let mut picks: Vec<&Item> = Vec::with_capacity(opts.batch);
+        while picks.len() < opts.batch {
+            let i = rng.random_range(0..items.len());
+            picks.push(&items[i]);
+            if let Some(t) = twin[i].filter(|_| picks.len() < opts.batch) {
+                picks.push(&items[t]);
+            }
+        }
         let batch = make_batch(&picks, mirror, rng.random_bool(0.5), &dev)?;
         let (loss, pv) = vision_loss(parts, &batch)?;
         let grads = loss.backward()?;
@@ -227,6 +252,34 @@ mod tests {
             "forgery_type": if fake { Some("colour") } else { None }
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn twins_pair_a_fake_with_its_real_and_leave_orphans_alone() {
+        let mk = |image: &str, real: Option<&str>| {
+            let mut s = sample(real.is_some());
+            s.image = format!("{image}.png");
+            s.real_image = real.map(|r| format!("{r}.png"));
+            Item {
+                sample: s,
+                crop: FaceCrop {
+                    image: image::RgbImage::new(1, 1),
+                    origin: [0.0; 3],
+                },
+                image_cfg: Default::default(),
+                fake: 0.0,
+                type_idx: None,
+                concepts: vec![],
+                mask: Tensor::zeros((1, 1), candle_core::DType::F32, &Device::Cpu).unwrap(),
+                segments: vec![],
+            }
+        };
+        let items = vec![
+            mk("a-real", None),
+            mk("b-fake", Some("b-real")),
+            mk("a-fake", Some("a-real")),
+        ];
+        assert_eq!(twins(&items), vec![Some(2), None, Some(0)]);
     }
 
     /// Fakes carry a bright 8×8 square at a random place: the verdict and mask heads must learn
