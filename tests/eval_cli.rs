@@ -83,7 +83,8 @@ fn write_dataset(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn run_eval(data: &Path, out: &Path, extra: &[&str]) -> Value {
+/// Run `dfa eval DATA --out OUT --baseline always-fake EXTRA...`.
+fn run_cli(data: &Path, out: &Path, extra: &[&str]) {
     let mut argv = vec![
         "eval".to_string(),
         data.display().to_string(),
@@ -95,6 +96,11 @@ fn run_eval(data: &Path, out: &Path, extra: &[&str]) -> Value {
     argv.extend(extra.iter().map(|s| s.to_string()));
     let cli = Cli::try_parse_from(&argv).unwrap();
     dfa::cli::eval::run(&cli.args).unwrap();
+}
+
+/// [`run_cli`], then read OUT/metrics.json.
+fn run_eval(data: &Path, out: &Path, extra: &[&str]) -> Value {
+    run_cli(data, out, extra);
     serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap()
 }
 
@@ -225,6 +231,17 @@ fn bad_dataset_and_unloadable_model_give_their_exit_codes() {
     assert!(format!("{err:#}").contains("nope.jsonl"));
 
     let data = write_dataset(dir.path());
+    // Several splits name folders: a path is refused as bad arguments.
+    let err = run(&[
+        "eval",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--split",
+        "test,../x",
+    ]);
+    assert_eq!(dfa::cli::exit_code(&err), 2, "{err:#}");
+    assert!(format!("{err:#}").contains("../x"), "{err:#}");
     let no_model = dir.path().join("no-model-here");
     let err = run(&[
         "eval",
@@ -238,6 +255,99 @@ fn bad_dataset_and_unloadable_model_give_their_exit_codes() {
     ]);
     assert_eq!(dfa::cli::exit_code(&err), 4, "{err:#}");
     assert!(format!("{err:#}").contains("no-model-here"), "{err:#}");
+}
+
+/// Two splits in one run (`--split a,b`) with photo sources: a folder per split, one shared
+/// prediction cache, `splits.md` naming both with the AUC gap, and the per-source breakdown.
+#[test]
+fn two_splits_and_photo_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    write_dataset(dir.path()); // for its images
+    let sample = |id: &str, image: &str, split: &str, label: &str, collection: Option<&str>| {
+        let mut s = json!({"id": id, "split": split, "identity": id, "image": image,
+            "label": label, "face_bbox": [5.0, 5.0, 15.0, 15.0]});
+        if label == "fake" {
+            s["forgery_type"] = json!("warp");
+        }
+        if let Some(c) = collection {
+            s["collection"] = json!(c);
+        }
+        s.to_string()
+    };
+    let lines = [
+        sample("r1", "r1.png", "a", "real", Some("lfw")),
+        sample("f1", "f1.png", "a", "fake", Some("lfw")),
+        sample("u1", "t1.png", "a", "real", None),
+        sample("r2", "r2.png", "b", "real", Some("solvay")),
+        sample("f2", "f2.png", "b", "fake", Some("solvay")),
+        sample("g1", "f1.png", "b", "fake", Some("utkface")),
+        sample("x1", "r1.png", "train", "real", Some("lfw")),
+    ];
+    let data = dir.path().join("sources.jsonl");
+    std::fs::write(&data, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out");
+    run_cli(&data, &out, &["--split", "a,b", "--tasks", "det"]);
+    let read =
+        |p: &Path| std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let metrics = |split: &str| -> Value {
+        serde_json::from_str(&read(&out.join(split).join("metrics.json"))).unwrap()
+    };
+
+    let (a, b) = (metrics("a"), metrics("b"));
+    assert_eq!(
+        (a["split"].clone(), a["samples"].clone()),
+        (json!("a"), json!(3))
+    );
+    assert_eq!(
+        (b["split"].clone(), b["samples"].clone()),
+        (json!("b"), json!(3))
+    );
+    assert!(out.join("a").join("metrics.md").is_file());
+    assert!(
+        !out.join("metrics.json").exists(),
+        "a single split's place stays free"
+    );
+    // One cache at the top, one answer per sample of both splits.
+    let cached = || read(&out.join("predictions.jsonl")).lines().count();
+    assert_eq!(cached(), 6);
+
+    let md = read(&out.join("splits.md"));
+    assert!(md.contains("| always-fake | a | 3 |"), "{md}");
+    assert!(md.contains("| always-fake | b | 3 |"), "{md}");
+    // Every score is 1, so both AUCs are 1/2 and the gap is 0.
+    assert!(md.contains("AUC(b) − AUC(a): always-fake +0.000"), "{md}");
+    let c: Value = serde_json::from_str(&read(&out.join("splits.json"))).unwrap();
+    assert_eq!(c["splits"], json!(["a", "b"]));
+    assert_eq!(c["rows"][1]["auc_gap"], json!(0.0));
+
+    // Per photo source: samples without a collection are "unknown"; a source with fakes only
+    // has no AUC and no false-fake rate.
+    let src = &a["systems"][0]["per_source"];
+    assert_eq!(
+        (src["lfw"]["reals"].clone(), src["lfw"]["fakes"].clone()),
+        (json!(1), json!(1))
+    );
+    assert!(close(num(&src["lfw"]["auc"]["value"]), 0.5));
+    assert!(close(num(&src["lfw"]["false_fake_rate"]["value"]), 1.0));
+    assert!(close(num(&src["lfw"]["accuracy"]["value"]), 0.5));
+    assert_eq!(src["unknown"]["reals"], 1);
+    let utk = &b["systems"][0]["per_source"]["utkface"];
+    assert_eq!(
+        (utk["fakes"].clone(), utk["auc"]["value"].clone()),
+        (json!(1), Value::Null)
+    );
+    assert_eq!(utk["false_fake_rate"]["value"], Value::Null);
+    let md_b = read(&out.join("b").join("metrics.md"));
+    assert!(
+        md_b.contains("| always-fake | utkface | 0 | 1 | 1.000 | – | – |"),
+        "{md_b}"
+    );
+
+    // One split again into the same folder: its results where they always were, from the
+    // shared cache (nothing asked again).
+    let m = run_eval(&data, &out, &["--split", "b", "--tasks", "det"]);
+    assert_eq!(m["split"], "b");
+    assert_eq!(cached(), 6);
 }
 
 /// Throughput of the evaluation machinery itself (baselines answer instantly): N synthetic

@@ -9,7 +9,7 @@ use crate::eval::{Baseline, RunOptions, SystemSpec, Task};
 
 /// Evaluate on a labelled dataset: detection, forgery type, localisation, grounded explanation
 /// (AGE), text and region questions. Writes OUT/predictions.jsonl (a resumable cache),
-/// OUT/metrics.json, OUT/metrics.md and PNG plots.
+/// OUT/metrics.json, OUT/metrics.md and PNG plots (per split in OUT/<split>/ when several).
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
     /// The dataset JSONL (one sample per line; paths relative to its folder).
@@ -36,9 +36,11 @@ pub struct EvalArgs {
     /// Requests run in parallel.
     #[arg(long, default_value_t = 1)]
     pub jobs: usize,
-    /// Which split to evaluate (`all` for every split).
-    #[arg(long, default_value = "test")]
-    pub split: String,
+    /// Which split(s) to evaluate, comma-separated (`all` for every sample). Several, e.g.
+    /// `test,test-id`, give OUT/<split>/ each, and OUT/splits.md comparing them (AUC gap
+    /// against the first).
+    #[arg(long, value_delimiter = ',', default_value = "test")]
+    pub split: Vec<String>,
     /// Seed of the bootstrap intervals.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -91,16 +93,27 @@ pub fn run(args: &EvalArgs) -> anyhow::Result<()> {
         dataset: args.data.clone(),
         out: args.out.clone(),
         tasks: args.tasks.clone(),
-        split: args.split.clone(),
+        splits: args.split.clone(),
         limit: args.limit,
         jobs: args.jobs.max(1),
         seed: args.seed,
     };
-    let report = crate::eval::run(&opts, &args.systems()).map_err(exit_kind)?;
-    print!("{}", crate::eval::report::markdown(&report));
-    println!(
-        "\nwrote {} (metrics.json, metrics.md, predictions.jsonl, plots)",
-        args.out.display()
-    );
+    let reports = crate::eval::run(&opts, &args.systems()).map_err(exit_kind)?;
+    for r in &reports {
+        print!("{}", crate::eval::report::markdown(r));
+    }
+    let out = args.out.display();
+    if reports.len() > 1 {
+        let c = crate::eval::splits::compare(&reports);
+        print!("\n{}", crate::eval::splits::markdown(&c));
+        let dirs: Vec<String> = reports.iter().map(|r| format!("{}/", r.split)).collect();
+        println!(
+            "\nwrote {out} (splits.md, splits.json, predictions.jsonl; metrics.json, metrics.md \
+             and plots in {})",
+            dirs.join(", ")
+        );
+    } else {
+        println!("\nwrote {out} (metrics.json, metrics.md, predictions.jsonl, plots)");
+    }
     Ok(())
 }

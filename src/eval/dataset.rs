@@ -66,6 +66,9 @@ impl Dataset {
 pub enum DatasetError {
     #[error("cannot read dataset {path}: {reason}")]
     Open { path: String, reason: String },
+    /// A bad `--split` list.
+    #[error("{0}")]
+    Split(String),
 }
 
 /// Read `path`, keeping samples of `split` (`"all"` keeps every split) until `limit` samples

@@ -49,7 +49,7 @@ pub struct Report {
     pub systems: Vec<SystemMetrics>,
 }
 
-fn cell(s: &Stat) -> String {
+pub(super) fn cell(s: &Stat) -> String {
     match (s.value, s.ci95) {
         (Some(v), Some(ci)) => format!("{v:.3} [{:.3}, {:.3}]", ci.lo, ci.hi),
         (Some(v), None) => format!("{v:.3}"),
@@ -127,6 +127,7 @@ pub fn markdown(r: &Report) -> String {
         out.push_str(&format!("| {} |\n", row.join(" | ")));
     }
     out.push_str(&per_recipe_table(r));
+    out.push_str(&super::sources::markdown(&r.systems));
     out.push_str(&thresholds_table(r));
     out
 }

@@ -1,5 +1,6 @@
-//! The evaluation run: read the dataset, ask every system for the requests it has not answered
-//! yet (cached in `predictions.jsonl`), score, and write `metrics.json`, `metrics.md` and plots.
+//! The evaluation run: read the dataset's splits, ask every system for the requests it has not
+//! answered yet (cached in `predictions.jsonl`), score each split, and write `metrics.json`,
+//! `metrics.md` and plots per split (and `splits.md` comparing them).
 
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
@@ -16,6 +17,7 @@ use super::cache::{cache_key, Cache, Prediction};
 use super::dataset::{self, Dataset, SkipKind, Skipped};
 use super::report::{self, Report, SkipCounts};
 use super::score::{score_sample, SampleScores};
+use super::splits;
 use super::summary::{summarize, SystemMetrics};
 use super::tasks::{plan, Planned, Task};
 use crate::analysis::{Analyzer, Request};
@@ -147,17 +149,63 @@ pub struct RunOptions {
     pub dataset: PathBuf,
     pub out: PathBuf,
     pub tasks: Vec<Task>,
-    pub split: String,
+    /// The splits to evaluate (`all` = every sample). With one, the results go to `out`; with
+    /// several, to `out/<split>/`, plus `out/splits.md` and `splits.json` comparing them.
+    pub splits: Vec<String>,
+    /// At most this many samples per split.
     pub limit: Option<usize>,
     pub jobs: usize,
     pub seed: u64,
 }
 
-/// Run the whole evaluation; returns the report also written to `OUT/metrics.json`.
-pub fn run(opts: &RunOptions, systems: &[SystemSpec]) -> anyhow::Result<Report> {
-    let ds = dataset::load(&opts.dataset, &opts.split, opts.limit)?;
-    for s in &ds.skipped {
-        eprintln!("warning: {}: {s}", opts.dataset.display());
+/// Run the whole evaluation; returns one report per split (each also written to its
+/// `metrics.json`). Every system answers each sample once, whatever the splits share, into
+/// one cache `out/predictions.jsonl`.
+pub fn run(opts: &RunOptions, systems: &[SystemSpec]) -> anyhow::Result<Vec<Report>> {
+    let names = splits::names(&opts.splits)?;
+    // The union of the splits' samples (by line), and each split's part of it.
+    let mut work = Dataset {
+        root: PathBuf::new(),
+        entries: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let mut parts: Vec<(String, Vec<usize>, Vec<Skipped>)> = Vec::new();
+    let mut at_line: HashMap<usize, usize> = HashMap::new();
+    let mut id_line: HashMap<String, usize> = HashMap::new();
+    let mut warned = HashSet::new();
+    for name in &names {
+        let ds = dataset::load(&opts.dataset, name, opts.limit)?;
+        for s in ds.skipped.iter().filter(|s| warned.insert(s.line)) {
+            eprintln!("warning: {}: {s}", opts.dataset.display());
+        }
+        if ds.entries.is_empty() {
+            eprintln!(
+                "warning: {}: no usable sample in split `{name}`",
+                opts.dataset.display()
+            );
+        }
+        work.root = ds.root;
+        let mut idx = Vec::new();
+        for e in ds.entries {
+            if let Some(&i) = at_line.get(&e.line) {
+                idx.push(i);
+                continue;
+            }
+            // Answers are cached by sample id: two lines with one id would share them.
+            if let Some(first) = id_line.insert(e.sample.id.clone(), e.line) {
+                eprintln!(
+                    "warning: {}: line {}: sample id \"{}\" also on line {first}, in another \
+                     split: the two share cached answers",
+                    opts.dataset.display(),
+                    e.line,
+                    e.sample.id
+                );
+            }
+            at_line.insert(e.line, work.entries.len());
+            idx.push(work.entries.len());
+            work.entries.push(e);
+        }
+        parts.push((name.clone(), idx, ds.skipped));
     }
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("cannot create output folder {}", opts.out.display()))?;
@@ -171,7 +219,7 @@ pub fn run(opts: &RunOptions, systems: &[SystemSpec]) -> anyhow::Result<Report> 
             cache.bad_lines
         );
     }
-    let plans: Vec<Vec<Planned>> = ds
+    let plans: Vec<Vec<Planned>> = work
         .entries
         .iter()
         .map(|e| plan(&e.sample, &opts.tasks))
@@ -184,75 +232,125 @@ pub fn run(opts: &RunOptions, systems: &[SystemSpec]) -> anyhow::Result<Report> 
     let mut fresh: HashMap<String, Prediction> = HashMap::new();
     let fingerprints: Vec<String> = systems.iter().map(SystemSpec::fingerprint).collect();
     for (spec, fp) in systems.iter().zip(&fingerprints) {
-        let new = predict(spec, fp, &ds, &plans, &cache, opts.jobs, &unreadable)?;
+        let new = predict(spec, fp, &work, &plans, &cache, opts.jobs, &unreadable)?;
         fresh.extend(new.into_iter().map(|p| (p.key(), p)));
     }
-    let mut skipped = ds.skipped.clone();
     let mut unreadable = unreadable.into_inner().unwrap_or_default();
     unreadable.sort_by_key(|s| s.line);
     unreadable.dedup_by_key(|s| s.line);
-    let bad_lines: HashSet<usize> = unreadable.iter().map(|s| s.line).collect();
-    skipped.extend(unreadable);
-    skipped.sort_by_key(|s| s.line);
-
-    let lookup = |k: &str| fresh.get(k).or_else(|| cache.entries.get(k));
-    let mut results: Vec<SystemMetrics> = Vec::new();
-    for (spec, fp) in systems.iter().zip(&fingerprints) {
-        let scores: Vec<SampleScores> = pool.install(|| {
-            ds.entries
-                .par_iter()
-                .zip(plans.par_iter())
-                .filter(|(e, _)| !bad_lines.contains(&e.line))
-                .map(|(e, planned)| {
-                    let preds: HashMap<String, Prediction> = planned
-                        .iter()
-                        .filter_map(|p| {
-                            lookup(&cache_key(fp, &e.sample.id, &p.key))
-                                .map(|x| (p.key.clone(), x.clone()))
-                        })
-                        .collect();
-                    score_sample(&e.sample, &ds.root, planned, &preds)
-                })
-                .collect()
-        });
-        for s in &scores {
-            for e in &s.gt_errors {
-                eprintln!("warning: {e}");
-            }
-        }
-        results.push(summarize(&spec.name(), fp, &scores, opts.seed));
-    }
-    let evaluated: Vec<_> = ds
-        .entries
-        .iter()
-        .filter(|e| !bad_lines.contains(&e.line))
-        .collect();
-    let fakes = evaluated
-        .iter()
-        .filter(|e| e.sample.label == "fake")
-        .count();
-    let rep = Report {
-        dfa_version: env!("CARGO_PKG_VERSION").to_string(),
-        dataset: opts.dataset.display().to_string(),
-        split: opts.split.clone(),
-        limit: opts.limit,
-        tasks: opts.tasks.iter().map(|t| t.name().to_string()).collect(),
-        seed: opts.seed,
-        bootstrap_resamples: super::bootstrap::RESAMPLES,
-        samples: evaluated.len(),
-        reals: evaluated.len() - fakes,
-        fakes,
-        skipped: SkipCounts::of(&skipped),
-        systems: results,
+    let ctx = Scoring {
+        opts,
+        systems,
+        fingerprints: &fingerprints,
+        work: &work,
+        plans: &plans,
+        lookup: &|k: &str| fresh.get(k).or_else(|| cache.entries.get(k)),
+        bad_lines: unreadable.iter().map(|s| s.line).collect(),
+        pool: &pool,
     };
-    let json = serde_json::to_string_pretty(&rep)?;
-    write(&opts.out.join("metrics.json"), json.as_bytes())?;
-    write(
-        &opts.out.join("metrics.md"),
-        report::markdown(&rep).as_bytes(),
-    )?;
-    super::plots::write_all(&opts.out, &rep.systems)?;
-    Ok(rep)
+    let mut reports = Vec::new();
+    for (name, idx, mut skipped) in parts {
+        let lines: HashSet<usize> = idx.iter().map(|&i| work.entries[i].line).collect();
+        skipped.extend(
+            unreadable
+                .iter()
+                .filter(|s| lines.contains(&s.line))
+                .cloned(),
+        );
+        skipped.sort_by_key(|s| s.line);
+        let dir = match names.len() {
+            1 => opts.out.clone(),
+            _ => opts.out.join(&name),
+        };
+        reports.push(ctx.report(&name, &idx, &skipped, &dir)?);
+    }
+    if reports.len() > 1 {
+        let c = splits::compare(&reports);
+        write(&opts.out.join("splits.md"), splits::markdown(&c).as_bytes())?;
+        let json = serde_json::to_string_pretty(&c)?;
+        write(&opts.out.join("splits.json"), json.as_bytes())?;
+    }
+    Ok(reports)
+}
+
+/// What scoring a split needs: the run's samples, plans and answers.
+struct Scoring<'a> {
+    opts: &'a RunOptions,
+    systems: &'a [SystemSpec],
+    fingerprints: &'a [String],
+    work: &'a Dataset,
+    plans: &'a [Vec<Planned>],
+    lookup: &'a (dyn Fn(&str) -> Option<&'a Prediction> + Sync),
+    /// Lines whose image could not be decoded.
+    bad_lines: HashSet<usize>,
+    pool: &'a rayon::ThreadPool,
+}
+
+impl Scoring<'_> {
+    /// Score the samples `idx` of `work` (split `split`) and write its report into `dir`.
+    fn report(
+        &self,
+        split: &str,
+        idx: &[usize],
+        skipped: &[Skipped],
+        dir: &Path,
+    ) -> anyhow::Result<Report> {
+        let idx: Vec<usize> = idx
+            .iter()
+            .copied()
+            .filter(|&i| !self.bad_lines.contains(&self.work.entries[i].line))
+            .collect();
+        let mut results: Vec<SystemMetrics> = Vec::new();
+        for (spec, fp) in self.systems.iter().zip(self.fingerprints) {
+            let scores: Vec<SampleScores> = self.pool.install(|| {
+                idx.par_iter()
+                    .map(|&i| {
+                        let (e, planned) = (&self.work.entries[i], &self.plans[i]);
+                        let preds: HashMap<String, Prediction> = planned
+                            .iter()
+                            .filter_map(|p| {
+                                (self.lookup)(&cache_key(fp, &e.sample.id, &p.key))
+                                    .map(|x| (p.key.clone(), x.clone()))
+                            })
+                            .collect();
+                        score_sample(&e.sample, &self.work.root, planned, &preds)
+                    })
+                    .collect()
+            });
+            for s in &scores {
+                for e in &s.gt_errors {
+                    eprintln!("warning: {e}");
+                }
+            }
+            results.push(summarize(&spec.name(), fp, &scores, self.opts.seed));
+        }
+        let fakes = idx
+            .iter()
+            .filter(|&&i| self.work.entries[i].sample.label == "fake")
+            .count();
+        let opts = self.opts;
+        let rep = Report {
+            dfa_version: env!("CARGO_PKG_VERSION").to_string(),
+            dataset: opts.dataset.display().to_string(),
+            split: split.to_string(),
+            limit: opts.limit,
+            tasks: opts.tasks.iter().map(|t| t.name().to_string()).collect(),
+            seed: opts.seed,
+            bootstrap_resamples: super::bootstrap::RESAMPLES,
+            samples: idx.len(),
+            reals: idx.len() - fakes,
+            fakes,
+            skipped: SkipCounts::of(skipped),
+            systems: results,
+        };
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        let json = serde_json::to_string_pretty(&rep)?;
+        write(&dir.join("metrics.json"), json.as_bytes())?;
+        write(&dir.join("metrics.md"), report::markdown(&rep).as_bytes())?;
+        super::plots::write_all(dir, &rep.systems)?;
+        Ok(rep)
+    }
 }
 
 fn write(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {

@@ -63,6 +63,8 @@ pub struct Naming {
 pub struct SampleScores {
     /// The recipe family of a fake ("real" for a real), for the per-recipe breakdowns.
     pub family: String,
+    /// The photo source of the sample (`Sample::collection`), for the per-source breakdown.
+    pub collection: Option<String>,
     pub det: Vec<DetItem>,
     /// (true type, predicted type), fakes only.
     pub cls: Vec<(String, Option<String>)>,
@@ -139,6 +141,7 @@ pub fn score_sample(
         } else {
             "real".into()
         },
+        collection: sample.collection.clone(),
         ..Default::default()
     };
     let mut real_has_masks = false;

@@ -8,6 +8,7 @@ use serde::Serialize;
 use super::bootstrap::{self, Interval};
 use super::metrics::{self, PixelCounts};
 use super::score::{AgeItem, DetItem, Naming, SampleScores};
+use super::sources::{per_source, SourceMetrics};
 use super::tasks::Task;
 use crate::analysis::Verdict;
 use crate::forge::record::FORGERY_TYPES;
@@ -23,7 +24,7 @@ pub struct Stat {
 }
 
 impl Stat {
-    fn plain(value: Option<f64>, n: usize) -> Self {
+    pub(crate) fn plain(value: Option<f64>, n: usize) -> Self {
         Self {
             value,
             n,
@@ -32,7 +33,7 @@ impl Stat {
     }
 
     /// `value` of `items` and its bootstrap interval (seeded).
-    fn boot<T>(items: &[T], stat: impl Fn(&[&T]) -> Option<f64>, seed: u64) -> Self {
+    pub(crate) fn boot<T>(items: &[T], stat: impl Fn(&[&T]) -> Option<f64>, seed: u64) -> Self {
         let all: Vec<&T> = items.iter().collect();
         Self {
             value: stat(&all),
@@ -134,6 +135,8 @@ pub struct SystemMetrics {
     pub masks_on_real: Stat,
     /// Accuracy on region and box questions ("is this region manipulated?").
     pub region_questions: BTreeMap<String, Stat>,
+    /// Detection and Loc per photo source (`collection`; "unknown" without one).
+    pub per_source: BTreeMap<String, SourceMetrics>,
     /// ROC and PR points for the plots.
     #[serde(skip)]
     pub roc: Vec<(f64, f64)>,
@@ -151,11 +154,11 @@ fn det_eer(items: &[&DetItem]) -> Option<f64> {
     metrics::eer(&l, &s)
 }
 
-fn det_correct(d: &DetItem) -> bool {
+pub(crate) fn det_correct(d: &DetItem) -> bool {
     d.verdict == if d.fake { Verdict::Fake } else { Verdict::Real }
 }
 
-fn share<T>(items: &[&T], f: impl Fn(&T) -> bool) -> Option<f64> {
+pub(crate) fn share<T>(items: &[&T], f: impl Fn(&T) -> bool) -> Option<f64> {
     (!items.is_empty()).then(|| items.iter().filter(|x| f(x)).count() as f64 / items.len() as f64)
 }
 
@@ -364,6 +367,7 @@ pub fn summarize(
         ),
         masks_on_real: Stat::boot(&real_masks, |x| share(x, |b| *b), seed + 12),
         region_questions,
+        per_source: per_source(scores, seed + 13),
         roc: if labels.is_empty() {
             Vec::new()
         } else {
