@@ -87,7 +87,8 @@ fn ppm_decoder_reads_p6() {
 }
 
 /// Per recipe: mask non-empty and within 12 px (warp: 18) of the targeted concepts; pixels
-/// outside the mask unchanged; same seed, same bytes; visible edits found by the top-5% mask.
+/// outside the mask unchanged; same seed, same bytes; visible edits found by the top-5% mask
+/// (IoU >= 0.5; face_swap, larger than 5% of the image: >= 50% of that mask inside the edit).
 #[test]
 fn every_recipe_edits_only_its_target_and_is_deterministic() {
     let faces = crops();
@@ -155,12 +156,21 @@ fn every_recipe_edits_only_its_target_and_is_deterministic() {
             }
             if n > 0.0 && s / n >= 8.0 {
                 visible += 1;
-                let iou = mask_iou(
-                    &artifact_mask(&face.image, &e.fake, 0.05),
-                    &e.edit_mask,
-                    127,
-                );
-                good += (iou >= 0.5) as usize;
+                let art = artifact_mask(&face.image, &e.fake, 0.05);
+                let score = if fam == Family::FaceSwap {
+                    // The inner face is larger than the top-5% budget: ask that the artifact
+                    // mask lies in the edit instead (its precision).
+                    let inside = art
+                        .as_raw()
+                        .iter()
+                        .zip(e.edit_mask.as_raw())
+                        .filter(|(a, m)| **a > 127 && **m > 127)
+                        .count();
+                    inside as f32 / mask_area(&art, 127).max(1) as f32
+                } else {
+                    mask_iou(&art, &e.edit_mask, 127)
+                };
+                good += (score >= 0.5) as usize;
             }
         }
         report_lines.push(format!(

@@ -24,7 +24,7 @@ pub struct ForgeArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Recipe families, comma-separated (default: all):
-    /// self_blend, region_swap, warp, smoothing, colour, noise, copy_move.
+    /// self_blend, region_swap, warp, smoothing, colour, noise, copy_move, face_swap.
     #[arg(long, value_delimiter = ',')]
     pub recipes: Option<Vec<String>>,
     /// Which identities to use: train, val, test or all.

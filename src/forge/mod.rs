@@ -86,7 +86,7 @@ pub struct Edit {
 /// Errors of the forge library.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
-    #[error("unknown recipe \"{0}\"; known: self_blend, region_swap, warp, smoothing, colour, noise, copy_move")]
+    #[error("unknown recipe \"{0}\"; known: self_blend, region_swap, warp, smoothing, colour, noise, copy_move, face_swap")]
     UnknownRecipe(String),
     #[error("unknown split \"{0}\"; use train, val, test or all")]
     UnknownSplit(String),

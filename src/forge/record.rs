@@ -83,6 +83,7 @@ pub struct Sample {
 }
 
 /// Forgery types (recipe families) in a fixed order: the verdict head's class indices.
+/// Append new types at the end only: trained models map class index → name through it.
 pub const FORGERY_TYPES: &[&str] = &[
     "self_blend",
     "region_swap",
@@ -91,4 +92,5 @@ pub const FORGERY_TYPES: &[&str] = &[
     "colour",
     "noise",
     "copy_move",
+    "face_swap",
 ];

@@ -1,9 +1,10 @@
-//! Edit recipes: seven families (the names of `record::FORGERY_TYPES`), each aimed at FICT
+//! Edit recipes: eight families (the names of `record::FORGERY_TYPES`), each aimed at FICT
 //! concept regions. Every recipe returns an [`Edit`] whose fake equals the input exactly where
 //! the edit mask is 0; global post-processing happens later, identically for the real twin.
 
 pub mod colour;
 pub mod copy_move;
+pub mod face_swap;
 pub mod noise;
 pub mod region_swap;
 pub mod self_blend;
@@ -26,11 +27,12 @@ pub enum Family {
     Colour,
     Noise,
     CopyMove,
+    FaceSwap,
 }
 
 impl Family {
-    /// In the order of `record::FORGERY_TYPES`.
-    pub const ALL: [Family; 7] = [
+    /// In the order of `record::FORGERY_TYPES` (new families go last: indices are class ids).
+    pub const ALL: [Family; 8] = [
         Family::SelfBlend,
         Family::RegionSwap,
         Family::Warp,
@@ -38,6 +40,7 @@ impl Family {
         Family::Colour,
         Family::Noise,
         Family::CopyMove,
+        Family::FaceSwap,
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +52,7 @@ impl Family {
             Family::Colour => "colour",
             Family::Noise => "noise",
             Family::CopyMove => "copy_move",
+            Family::FaceSwap => "face_swap",
         }
     }
 
@@ -61,7 +65,7 @@ impl Family {
 
     /// Does it need a face of another identity?
     pub fn needs_donor(self) -> bool {
-        self == Family::RegionSwap
+        matches!(self, Family::RegionSwap | Family::FaceSwap)
     }
 }
 
@@ -98,7 +102,8 @@ impl Params {
     }
 }
 
-/// Apply one recipe. `donor` (a face of another identity) is needed by `region_swap` only.
+/// Apply one recipe. `donor` (a face of another identity) is needed by `region_swap` and
+/// `face_swap` only.
 pub fn apply(
     family: Family,
     face: &FaceCrop,
@@ -120,6 +125,13 @@ pub fn apply(
         Family::Colour => colour::apply(face, rng, params),
         Family::Noise => noise::apply(face, rng, params),
         Family::CopyMove => copy_move::apply(face, rng, params),
+        Family::FaceSwap => match donor {
+            Some(d) => face_swap::apply(face, d, rng, params),
+            None => Err(ForgeError::NotApplicable {
+                recipe: "face_swap".into(),
+                reason: "needs a donor face of another identity in the same split".into(),
+            }),
+        },
     }
 }
 
