@@ -14,9 +14,8 @@ use candle_core::{Device, Tensor};
 use image::RgbImage;
 
 use super::detect::FaceBox;
-
-#[path = "mesh_net.rs"]
-mod net;
+use super::frame::CropFrame;
+use super::mesh_net::GraphNet;
 
 static GRAPH_JSON: &[u8] = include_bytes!("../../assets/face/facemesh.graph.json");
 static WEIGHTS: &[u8] = include_bytes!("../../assets/face/facemesh.safetensors");
@@ -104,83 +103,6 @@ pub struct CropMesh {
     pub score: f32,
 }
 
-/// A square crop of the image, possibly rotated: crop pixel `(u, v)` in `[0, 192]²` maps to
-/// `center + R(roll) · ((u, v) / 192 - 0.5) · size`.
-#[derive(Debug, Clone, Copy)]
-struct CropFrame {
-    center: [f32; 2],
-    size: f32,
-    roll: f32,
-}
-
-impl CropFrame {
-    fn to_image(self, u: f32, v: f32) -> [f32; 2] {
-        let s = self.size / INPUT_SIZE as f32;
-        let (lx, ly) = (
-            (u - INPUT_SIZE as f32 / 2.0) * s,
-            (v - INPUT_SIZE as f32 / 2.0) * s,
-        );
-        let (sin, cos) = self.roll.sin_cos();
-        [
-            self.center[0] + cos * lx - sin * ly,
-            self.center[1] + sin * lx + cos * ly,
-        ]
-    }
-
-    /// Resample the crop as NHWC f32 in `[0, 1]`, bilinear, zero outside the image, with
-    /// supersampling when the crop shrinks the face.
-    fn sample(&self, img: &RgbImage) -> Vec<f32> {
-        let n = INPUT_SIZE;
-        let ss = (self.size / n as f32).ceil().clamp(1.0, 4.0) as usize;
-        let mut out = vec![0f32; n * n * 3];
-        let norm = 1.0 / (255.0 * (ss * ss) as f32);
-        for v in 0..n {
-            for u in 0..n {
-                let mut acc = [0f32; 3];
-                for sy in 0..ss {
-                    for sx in 0..ss {
-                        let fu = u as f32 + (sx as f32 + 0.5) / ss as f32;
-                        let fv = v as f32 + (sy as f32 + 0.5) / ss as f32;
-                        let [x, y] = self.to_image(fu, fv);
-                        let p = bilinear(img, x - 0.5, y - 0.5);
-                        for c in 0..3 {
-                            acc[c] += p[c];
-                        }
-                    }
-                }
-                let o = (v * n + u) * 3;
-                for c in 0..3 {
-                    out[o + c] = acc[c] * norm;
-                }
-            }
-        }
-        out
-    }
-}
-
-/// Bilinear sample at continuous pixel-index coordinates; zero outside the image.
-fn bilinear(img: &RgbImage, x: f32, y: f32) -> [f32; 3] {
-    let (w, h) = (img.width() as i64, img.height() as i64);
-    let (x0, y0) = (x.floor(), y.floor());
-    let (fx, fy) = (x - x0, y - y0);
-    let (x0, y0) = (x0 as i64, y0 as i64);
-    let mut acc = [0f32; 3];
-    for (dy, wy) in [(0, 1.0 - fy), (1, fy)] {
-        for (dx, wx) in [(0, 1.0 - fx), (1, fx)] {
-            let (px, py) = (x0 + dx, y0 + dy);
-            let wgt = wx * wy;
-            if px < 0 || py < 0 || px >= w || py >= h || wgt == 0.0 {
-                continue;
-            }
-            let p = img.get_pixel(px as u32, py as u32).0;
-            for c in 0..3 {
-                acc[c] += wgt * p[c] as f32;
-            }
-        }
-    }
-    acc
-}
-
 fn mean_point(points: &[[f32; 3]], idx: &[usize]) -> [f32; 2] {
     let n = idx.len() as f32;
     let (sx, sy) = idx.iter().fold((0.0, 0.0), |(sx, sy), &i| {
@@ -220,7 +142,7 @@ fn frame_around(points: &[[f32; 3]], roll: f32) -> CropFrame {
 
 /// The FaceMesh network with its weights (CPU).
 pub struct FaceMesh {
-    net: net::MeshNet,
+    net: GraphNet,
 }
 
 impl FaceMesh {
@@ -232,7 +154,8 @@ impl FaceMesh {
     /// Load from a graph description and safetensors weights in the `convert.py` format.
     pub fn from_bytes(graph_json: &[u8], safetensors: &[u8]) -> Result<FaceMesh> {
         Ok(FaceMesh {
-            net: net::MeshNet::from_bytes(graph_json, safetensors, &Device::Cpu)?,
+            net: GraphNet::from_bytes(graph_json, safetensors, &Device::Cpu)
+                .map_err(|e| MeshError::Model(format!("facemesh: {e}")))?,
         })
     }
 
@@ -252,13 +175,12 @@ impl FaceMesh {
         let ce = |e: candle_core::Error| MeshError::Model(e.to_string());
         let input = Tensor::from_vec(data, (1, INPUT_SIZE, INPUT_SIZE, 3), self.net.device())
             .map_err(ce)?;
-        let out = self.net.forward(&input)?;
-        let mesh: Vec<f32> = out
-            .mesh
-            .flatten_all()
-            .and_then(|t| t.to_vec1())
-            .map_err(ce)?;
-        let score: Vec<f32> = out.faceflag.to_vec1().map_err(ce)?;
+        let out = self
+            .net
+            .forward(&input, &["mesh", "faceflag"])
+            .map_err(|e| MeshError::Model(format!("facemesh: {e}")))?;
+        let mesh: Vec<f32> = out[0].flatten_all().and_then(|t| t.to_vec1()).map_err(ce)?;
+        let score: Vec<f32> = out[1].flatten_all().and_then(|t| t.to_vec1()).map_err(ce)?;
         Ok(CropMesh {
             points: mesh.chunks_exact(3).map(|p| [p[0], p[1], p[2]]).collect(),
             score: score.first().copied().unwrap_or(0.0),
@@ -267,13 +189,13 @@ impl FaceMesh {
 
     /// Run on one crop frame and map the points to image pixels.
     fn run_frame(&self, img: &RgbImage, frame: CropFrame) -> Result<(Vec<[f32; 3]>, f32)> {
-        let raw = self.run_nhwc(frame.sample(img))?;
+        let raw = self.run_nhwc(frame.sample(img, INPUT_SIZE))?;
         let zscale = frame.size / INPUT_SIZE as f32;
         let points = raw
             .points
             .iter()
             .map(|p| {
-                let [x, y] = frame.to_image(p[0], p[1]);
+                let [x, y] = frame.to_image(p[0], p[1], INPUT_SIZE);
                 [x, y, p[2] * zscale]
             })
             .collect();
@@ -319,22 +241,6 @@ impl FaceMesh {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn crop_frame_maps_centre_and_corners() {
-        let f = CropFrame {
-            center: [100.0, 50.0],
-            size: 96.0,
-            roll: std::f32::consts::FRAC_PI_2,
-        };
-        assert_eq!(f.to_image(96.0, 96.0), [100.0, 50.0]);
-        // Crop x axis points down the image after a quarter turn clockwise.
-        let p = f.to_image(192.0, 96.0);
-        assert!(
-            (p[0] - 100.0).abs() < 1e-4 && (p[1] - 98.0).abs() < 1e-4,
-            "{p:?}"
-        );
-    }
 
     #[test]
     fn roll_of_a_tilted_eye_line() {

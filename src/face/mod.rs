@@ -1,11 +1,15 @@
-//! Faces: detection, 468-point mesh, alignment and the facial concept tree (FICT).
+//! Faces: detection (SeetaFace, BlazeFace fallback), 468-point mesh, alignment and the facial
+//! concept tree (FICT).
 
+pub mod blaze;
 pub mod canonical;
 pub mod detect;
 pub mod fict;
+pub(crate) mod frame;
 pub mod hits;
 pub mod ibug68;
 pub mod mesh;
+pub(crate) mod mesh_net;
 pub mod raster;
 pub mod regions;
 

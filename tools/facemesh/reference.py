@@ -58,8 +58,8 @@ def prelu(x, alpha):
     return np.where(x > 0, x, x * alpha.reshape(-1))
 
 
-def run(nodes, weights, image):
-    vals = {"input_1": image.astype(np.float64)}
+def run(nodes, weights, image, input_name="input_1"):
+    vals = {input_name: image.astype(np.float64)}
     w = {k: v.astype(np.float64) if v.dtype.kind == "f" else v for k, v in weights.items()}
 
     def get(name):
@@ -74,6 +74,8 @@ def run(nodes, weights, image):
             fused = a["fused_ops"]
             if fused == ["BiasAdd", "Prelu"]:
                 y = prelu(y, get(ins[3]))
+            elif fused == ["BiasAdd", "Relu"]:
+                y = np.maximum(y, 0.0)
             elif fused != ["BiasAdd"]:
                 raise SystemExit(f"unsupported fused ops {fused}")
         elif op == "DepthwiseConv2dNative":
@@ -82,10 +84,16 @@ def run(nodes, weights, image):
             y = get(ins[0]) + get(ins[1])
         elif op == "Prelu":
             y = prelu(get(ins[0]), get(ins[1]))
+        elif op == "Relu":
+            y = np.maximum(get(ins[0]), 0.0)
         elif op == "MaxPool":
             k, s = a["ksize"][1], a["strides"][1]
-            assert a["padding"] == "VALID"
-            y = np.max(np.stack([v for _, _, v in windows(get(ins[0]), k, k, s)]), axis=0)
+            x = get(ins[0])
+            if a["padding"] == "SAME":  # pad with -inf: padded cells never win
+                pt, pb = same_pads(x.shape[1], k, s)
+                pl, pr = same_pads(x.shape[2], k, s)
+                x = np.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)), constant_values=-np.inf)
+            y = np.max(np.stack([v for _, _, v in windows(x, k, k, s)]), axis=0)
         elif op == "Pad":
             y = np.pad(get(ins[0]), get(ins[1]))
         elif op == "Sigmoid":
