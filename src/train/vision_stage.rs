@@ -161,7 +161,12 @@ pub fn twins(items: &[Item]) -> Vec<Option<usize>> {
         .collect();
     let mut out = vec![None; items.len()];
     for (i, it) in items.iter().enumerate() {
-        if let Some(&r) = it.sample.real_image.as_deref().and_then(|r| by_image.get(r)) {
+        if let Some(&r) = it
+            .sample
+            .real_image
+            .as_deref()
+            .and_then(|r| by_image.get(r))
+        {
             out[i] = Some(r);
             out[r] = Some(i);
         }
