@@ -557,3 +557,23 @@ fn holdout_map() -> std::collections::BTreeMap<String, String> {
         .into_iter()
         .collect()
 }
+
+#[test]
+fn malformed_holdout_and_shares_are_usage_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ds");
+    for bad in [
+        ["--holdout", "foo"],
+        ["--holdout", "train=lfw"],
+        ["--shares", "train=abc"],
+    ] {
+        let args = Cli::parse_from(
+            ["forge", "--out", out.to_str().unwrap(), "--quiet"]
+                .into_iter()
+                .chain(bad),
+        );
+        let err = dfa::cli::forge::run(&args.forge).unwrap_err();
+        assert_eq!(dfa::cli::exit_code(&err), 2, "{bad:?}: {err}");
+        assert!(!out.exists(), "{bad:?} wrote {}", out.display());
+    }
+}

@@ -121,7 +121,9 @@ pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
     }
     for (split, _) in &holdout {
         if split != "val" && split != "test" {
-            bail!("--holdout takes val=SOURCES or test=SOURCES, got split \"{split}\"");
+            return Err(super::usage(format!(
+                "--holdout takes val=SOURCES or test=SOURCES, got split \"{split}\""
+            )));
         }
     }
     let holdout: std::collections::BTreeMap<String, String> = holdout
@@ -139,7 +141,7 @@ pub fn run(args: &ForgeArgs) -> anyhow::Result<()> {
             .parse()
             .ok()
             .filter(|v: &f64| v.is_finite() && *v >= 0.0)
-            .ok_or_else(|| anyhow::anyhow!("--shares: \"{kv}\" needs a share >= 0"))?;
+            .ok_or_else(|| super::usage(format!("--shares: \"{kv}\" needs a share >= 0")))?;
         cfg.shares.insert(k, v);
     }
     let filters = collections::Filters {
@@ -158,7 +160,7 @@ fn split_kv(kv: &str, flag: &str) -> anyhow::Result<(String, String)> {
         Some((k, v)) if !k.trim().is_empty() && !v.trim().is_empty() => {
             Ok((k.trim().to_string(), v.trim().to_string()))
         }
-        _ => bail!("{flag}: \"{kv}\" is not KEY=VALUE"),
+        _ => Err(super::usage(format!("{flag}: \"{kv}\" is not KEY=VALUE"))),
     }
 }
 
